@@ -1,0 +1,86 @@
+"""Conversation turns, the messages they send to Claude, and keeping them in step with the screen."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from anthropic.types import MessageParam
+
+ShownPair = tuple[str, str | None]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One exchange: the user's message and what Claude's answer became in history."""
+
+    user: MessageParam
+    assistant: MessageParam | None  # None: no answer worth sending back (failed or empty)
+    shown_user: str
+    shown_answer: str | None
+
+    @classmethod
+    def from_text(cls, user: str, answer: str | None) -> Turn:
+        """A turn rebuilt from what the screen shows (plain text only)."""
+        reply: MessageParam | None = None
+        if answer and answer.strip():
+            reply = {"role": "assistant", "content": [{"type": "text", "text": answer}]}
+        return cls({"role": "user", "content": user}, reply, user, answer)
+
+    def matches(self, pair: ShownPair) -> bool:
+        """True when the screen still shows this turn as it was recorded."""
+        user, answer = pair
+        return _same(self.shown_user, user) and _same(self.shown_answer, answer)
+
+
+def messages_for(turns: Sequence[Turn]) -> list[MessageParam]:
+    """The message list Claude gets: answered turns only, so roles always alternate."""
+    messages: list[MessageParam] = []
+    for turn in turns:
+        if turn.assistant is not None:
+            messages += [turn.user, turn.assistant]
+    return messages
+
+
+def reconcile(turns: Sequence[Turn], shown: Sequence[ShownPair]) -> list[Turn]:
+    """Keep the recorded turns the screen still shows; rebuild the rest from the screen."""
+    kept = 0
+    while kept < min(len(turns), len(shown)) and turns[kept].matches(shown[kept]):
+        kept += 1
+    return list(turns[:kept]) + [Turn.from_text(user, answer) for user, answer in shown[kept:]]
+
+
+def shown_pairs(history: Sequence[Mapping[str, Any]]) -> list[ShownPair]:
+    """Read chat messages (openai-style dicts) into (user, answer) pairs.
+
+    Display-only messages (those with a metadata title, such as thinking or usage boxes)
+    are skipped; several answer messages in a row are joined.
+    """
+    pairs: list[list[str | None]] = []
+    for message in history:
+        role, text = message.get("role"), _text(message.get("content"))
+        if role == "user":
+            pairs.append([text, None])
+        elif role == "assistant" and pairs and not _display_only(message):
+            answer = pairs[-1][1]
+            pairs[-1][1] = text if answer is None else f"{answer}\n\n{text}"
+    return [(user or "", answer) for user, answer in pairs]
+
+
+def _display_only(message: Mapping[str, Any]) -> bool:
+    metadata = message.get("metadata") or {}
+    return bool(isinstance(metadata, Mapping) and metadata.get("title"))
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Sequence):
+        return "".join(part.get("text", "") for part in content if isinstance(part, Mapping))
+    return ""
+
+
+def _same(recorded: str | None, shown: str | None) -> bool:
+    # The UI may re-indent or re-wrap text (Gradio runs inspect.cleandoc), so compare words.
+    return (recorded or "").split() == (shown or "").split()

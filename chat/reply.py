@@ -1,0 +1,131 @@
+"""One streamed answer: iterate it for deltas as they arrive, then read the whole."""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import anthropic
+from anthropic.types import Message
+
+from chat.errors import ChatError, explain
+
+
+class ReplyStatus(enum.Enum):
+    """Where a reply is in its life."""
+
+    PENDING = "pending"
+    STREAMING = "streaming"
+    COMPLETE = "complete"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """Answer text that just arrived."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ThinkingDelta:
+    """Thinking text that just arrived."""
+
+    text: str
+
+
+Delta = TextDelta | ThinkingDelta
+
+
+class Reply:
+    """A streamed answer. Use as `async with reply: async for delta in reply: ...`.
+
+    Leaving the `async with` early (Stop, a closed generator, a cancelled task) closes the
+    HTTP stream at once, so the API stops generating.
+    """
+
+    def __init__(
+        self,
+        client: anthropic.AsyncAnthropic,
+        request: dict[str, Any],
+        on_done: Callable[[Reply], None],
+    ) -> None:
+        self.request = request
+        self.text = ""
+        self.thinking = ""
+        self.message: Message | None = None
+        self.status = ReplyStatus.PENDING
+        self.error: ChatError | None = None
+        self.started_at = time.monotonic()
+        self.first_token_at: float | None = None
+        self._client = client
+        self._on_done = on_done
+        self._events: AsyncIterator[Delta] | None = None
+
+    async def __aenter__(self) -> Reply:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> AsyncIterator[Delta]:
+        if self._events is None:
+            self._events = self._stream()
+        return self._events
+
+    async def aclose(self) -> None:
+        """Stop the reply: close the upstream stream and keep what arrived."""
+        if self._events is not None:
+            await self._events.aclose()  # type: ignore[attr-defined]
+        if self.status in (ReplyStatus.PENDING, ReplyStatus.STREAMING):
+            self._finish(ReplyStatus.STOPPED)
+
+    async def collect(self) -> str:
+        """Drain the reply and return its whole text."""
+        async for _ in self:
+            pass
+        return self.text
+
+    async def _stream(self) -> AsyncIterator[Delta]:
+        self.status = ReplyStatus.STREAMING
+        try:
+            async with self._client.messages.stream(**self.request) as stream:
+                async for event in stream:
+                    delta = self._take(event)
+                    if delta is not None:
+                        yield delta
+                self.message = await stream.get_final_message()
+            if self.message.stop_reason is None:
+                raise ChatError("The answer was cut off: the stream ended early. Try again.")
+        except Exception as exc:
+            self.error = explain(exc)
+            self._finish(ReplyStatus.FAILED)
+            raise self.error from exc
+        finally:
+            if self.status is ReplyStatus.STREAMING:
+                done = self.message is not None and self.message.stop_reason is not None
+                self._finish(ReplyStatus.COMPLETE if done else ReplyStatus.STOPPED)
+
+    def _take(self, event: Any) -> Delta | None:
+        if event.type == "text":
+            self.text += event.text
+            delta: Delta = TextDelta(event.text)
+        elif event.type == "thinking":
+            self.thinking += event.thinking
+            delta = ThinkingDelta(event.thinking)
+        else:
+            return None
+        if self.first_token_at is None:
+            self.first_token_at = time.monotonic()
+        return delta
+
+    def _finish(self, status: ReplyStatus) -> None:
+        self.status = status
+        self._on_done(self)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from playwright.sync_api import BrowserContext, ConsoleMessage, Page
+    from playwright.sync_api import BrowserContext, ConsoleMessage, Frame, Page
 
 ROOT = Path(__file__).parent.parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -28,6 +29,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 VIEWPORT = {"width": 1100, "height": 800}
+# While a reload unloads the old document, Gradio's client aborts its own open streams and logs that
+# as errors. They come from a page that is going away and no person sees them; only these two
+# messages, and only in that window, are ignored.
+UNLOAD_NOISE = re.compile(r"AbortError: signal is aborted without reason|Connection errored out")
 WAIT_MS = 20_000  # every single browser wait is bounded by this
 
 
@@ -67,8 +72,11 @@ class ChatPage:
         self.page = page
         self.url = url
         self.console_errors: list[str] = []
+        self.unload_noise: list[str] = []
+        self._unloading = False
         page.set_default_timeout(WAIT_MS)
         page.on("console", self._on_console)
+        page.on("framenavigated", self._on_navigated)
         page.on("pageerror", lambda error: self.console_errors.append(f"page error: {error}"))
 
     def open(self) -> None:
@@ -78,6 +86,7 @@ class ChatPage:
 
     def reload(self) -> None:
         """Reload the tab, as a person pressing F5."""
+        self._unloading = True  # until the new document replaces the old one
         self.page.reload(wait_until="load")
         self.page.locator("textarea").wait_for(state="visible")
 
@@ -130,5 +139,14 @@ class ChatPage:
         return path
 
     def _on_console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
-            self.console_errors.append(f"console error: {message.text} ({message.location.get('url')})")
+        if message.type != "error":
+            return
+        text = f"console error: {message.text} ({message.location.get('url')})"
+        if self._unloading and UNLOAD_NOISE.search(message.text):
+            self.unload_noise.append(text)
+        else:
+            self.console_errors.append(text)
+
+    def _on_navigated(self, frame: Frame) -> None:
+        if frame == self.page.main_frame:
+            self._unloading = False

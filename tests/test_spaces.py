@@ -71,6 +71,7 @@ def test_starting_on_spaces_sends_nothing_to_claude(monkeypatch, loopback_api: L
 
 
 def test_system_spaces_python_app_py_serves_the_chat():
+    # Spaces itself listens on 0.0.0.0; tests stay on loopback.
     with app_py(SYSTEM="spaces", GRADIO_SERVER_NAME="127.0.0.1") as app:
         assert "Claude chat" in httpx.get(app.url).text
         updates = chat(Client(app.url, verbose=False), "hello from a Space")

@@ -1,9 +1,10 @@
-# `make demo` runs the chat, `make test` runs every check; both set up .venv first.
+# `make demo` runs the chat, `make test` runs every check, `make screenshot` retakes docs/screenshot.png;
+# all set up .venv first.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint screenshot clean
 
 demo: $(VENV)/.ready
 	$(BIN)/python app.py
@@ -15,6 +16,11 @@ lint: $(VENV)/.ready
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+screenshot: $(VENV)/.ready
+	rm -f test-artifacts/mid-stream.png
+	CI=true $(BIN)/python -m pytest -q tests/browser -k grows_in_place
+	cp test-artifacts/mid-stream.png docs/screenshot.png
+
 $(VENV)/.ready: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -22,4 +28,4 @@ $(VENV)/.ready: pyproject.toml
 	touch $@
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info test-artifacts

@@ -66,7 +66,20 @@ def main(argv: list[str] | None = None) -> None:
     except ChatError as error:
         raise SystemExit(f"Configuration error: {error.message}") from None
     log.info("model %s (%s)", settings.model, "offline" if settings.offline else "Anthropic API")
-    build_demo(settings).queue().launch(server_name=args.host, server_port=args.port, share=args.share)
+    serve(build_demo(settings), host=args.host, port=args.port, share=args.share)
+
+
+def serve(demo: gr.Blocks, host: str | None, port: int | None, share: bool) -> None:
+    """Serve the app until interrupted; say clearly when the share link could not be opened."""
+    demo.queue().launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True)
+    if share and not demo.share_url:
+        # Gradio prints why the tunnel failed and carries on serving locally; make that unmissable.
+        log.error(
+            "Could not open a share link (the tunnel to the share server failed). "
+            "The app still serves on %s for this machine only.",
+            demo.local_url,
+        )
+    demo.block_thread()
 
 
 if __name__ == "__main__":

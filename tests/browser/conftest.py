@@ -1,0 +1,56 @@
+"""Fixtures for the browser tests: the real app on the loopback API, and a Chromium tab on it."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from chat import Settings
+from tests.browser.chat_page import ARTIFACTS, ChatPage, chromium, missing_browser
+from tests.conftest import launched_app
+from tests.loopback_api import LoopbackMessagesAPI
+
+REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    # Keep each phase's report on the test, so the page fixture knows at teardown whether it failed.
+    report = yield
+    item.stash.setdefault(REPORTS, {})[report.when] = report
+    return report
+
+
+@pytest.fixture
+def browser_available() -> None:
+    """Skip without a browser; in CI (CI=true) a missing browser is a failure instead."""
+    reason = missing_browser()
+    if reason is None:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"browser tests cannot run in CI: {reason}")
+    pytest.skip(f"browser tests need Chromium and Playwright: {reason}")
+
+
+@pytest.fixture
+def app_url(loopback_api: LoopbackMessagesAPI) -> Iterator[str]:
+    with launched_app(Settings(api_key="sk-test-not-real", base_url=loopback_api.url)) as url:
+        yield url
+
+
+@pytest.fixture
+def chat_page(
+    browser_available: None, app_url: str, request: pytest.FixtureRequest, tmp_path
+) -> Iterator[ChatPage]:
+    """The chat open in a fresh Chromium profile; saves a screenshot if the test fails."""
+    with chromium(tmp_path / "profile") as browser:
+        page = ChatPage(browser.new_page(), app_url)
+        page.open()
+        yield page
+        call = request.node.stash.get(REPORTS, {}).get("call")
+        if call is not None and call.failed:
+            name = re.sub(r"[^\w.-]", "_", request.node.name)
+            page.screenshot(ARTIFACTS / f"{name}.png")

@@ -11,6 +11,8 @@ import gradio as gr
 from dotenv import load_dotenv
 
 from chat import ChatError, ChatSession, Settings, make_client
+from chat.attachments import ACCEPTED_SUFFIXES
+from chat.history import message_parts
 
 log = logging.getLogger("app")
 
@@ -20,11 +22,14 @@ OFFLINE_NOTE = (
 )
 
 
-async def respond(message: str, history: list[dict[str, Any]], session: ChatSession) -> AsyncIterator[str]:
-    """Stream one answer into the chat, as accumulated text."""
+async def respond(
+    message: dict[str, Any] | str, history: list[dict[str, Any]], session: ChatSession
+) -> AsyncIterator[str]:
+    """Stream one answer into the chat, as accumulated text; the message carries text and files."""
+    text, files = message_parts(message)
     try:
         session.sync(history)
-        async with session.stream_reply(message) as reply:
+        async with session.stream_reply(text, files) as reply:
             async for _ in reply:
                 yield reply.text
     except ChatError as error:
@@ -41,6 +46,8 @@ def build_demo(settings: Settings) -> gr.Blocks:
             respond,
             additional_inputs=[session],
             api_name="chat",
+            multimodal=True,
+            textbox=gr.MultimodalTextbox(file_types=list(ACCEPTED_SUFFIXES), file_count="multiple"),
             title="Claude chat",
             description=description,
         )

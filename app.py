@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -12,6 +14,7 @@ from dotenv import load_dotenv
 
 from chat import ChatError, ChatSession, Settings, make_client
 from chat.attachments import ACCEPTED_SUFFIXES
+from chat.export import conversation_json, conversation_markdown, load_conversation, shown_messages
 from chat.history import message_parts
 
 log = logging.getLogger("app")
@@ -42,7 +45,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
     description = OFFLINE_NOTE if settings.offline else f"Model: `{settings.model}`"
     with gr.Blocks(title="Claude chat") as demo:
         session = gr.State(template)  # Gradio copies it per tab: each gets its own history
-        gr.ChatInterface(
+        interface = gr.ChatInterface(
             respond,
             additional_inputs=[session],
             api_name="chat",
@@ -51,7 +54,45 @@ def build_demo(settings: Settings) -> gr.Blocks:
             title="Claude chat",
             description=description,
         )
+        add_export_controls(interface, session)
     return demo
+
+
+def add_export_controls(interface: gr.ChatInterface, session: gr.State) -> None:
+    """Buttons that download the conversation (Markdown and JSON) and load a JSON export back."""
+    with gr.Row():
+        export_button = gr.Button("Export conversation", size="sm")
+        load_button = gr.UploadButton("Load conversation (.json)", file_types=[".json"], size="sm")
+    exported = gr.File(label="Exported conversation", file_count="multiple", visible=False)
+    history = interface.chatbot_state
+    export_button.click(export_conversation, [history, session], [exported], api_name="export")
+    load_button.upload(
+        load_conversation_file,
+        [load_button, session],
+        [interface.chatbot, history, session],
+        api_name="load",
+    )
+
+
+def export_conversation(history: list[dict[str, Any]], session: ChatSession) -> Any:
+    """Write the conversation as Markdown and as the Messages API JSON; offer both for download."""
+    session.sync(history)
+    folder = Path(tempfile.mkdtemp(prefix="chat-export-"))
+    markdown, payload = folder / "conversation.md", folder / "conversation.json"
+    markdown.write_text(conversation_markdown(session), encoding="utf-8")
+    payload.write_text(conversation_json(session), encoding="utf-8")
+    return gr.File(value=[str(markdown), str(payload)], visible=True)
+
+
+def load_conversation_file(path: str, session: ChatSession) -> tuple[list, list, ChatSession]:
+    """Continue a conversation from a JSON export: show it and make it this tab's history."""
+    try:
+        turns = load_conversation(Path(path).read_bytes(), Path(path).name)
+    except ChatError as error:
+        raise gr.Error(error.message) from error
+    session.turns = turns
+    shown = shown_messages(turns, Path(tempfile.mkdtemp(prefix="chat-load-")))
+    return shown, shown, session
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

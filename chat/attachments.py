@@ -86,15 +86,22 @@ def load_attachment(file: str | Path | Mapping[str, Any]) -> Attachment:
         data = Path(file_path(file)).read_bytes()
     except OSError as error:
         raise ChatError(f"Could not read {name}: {error.strerror or 'unreadable file'}.") from error
-    media_type = sniff_media_type(data)
-    if media_type is None:
-        raise ChatError(f"{name} is not a file Claude can read. Attach {ACCEPTED}.")
-    attachment = Attachment(name, media_type, data)
+    attachment = Attachment(name, sniff_media_type(data) or "", data)
+    check_attachment(attachment)
+    return attachment
+
+
+def check_attachment(attachment: Attachment) -> None:
+    """Check the content is the image or PDF it claims to be, within Claude's limits."""
+    found = sniff_media_type(attachment.data)
+    if found is None:
+        raise ChatError(f"{attachment.name} is not a file Claude can read. Attach {ACCEPTED}.")
+    if found != attachment.media_type:
+        raise ChatError(f"{attachment.name} claims to be {attachment.media_type} but its content is {found}.")
     if attachment.is_image:
         _check_image(attachment)
     else:
         _check_pdf(attachment)
-    return attachment
 
 
 def attachment_blocks(files: Sequence[str | Path | Mapping[str, Any]]) -> list[ContentBlockParam]:

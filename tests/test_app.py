@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 import os
 import subprocess
 import sys
@@ -143,3 +144,44 @@ def test_a_turn_with_files_is_sent_again_unchanged_on_the_next_turn(app_url, loo
     first, second = loopback_api.requests
     assert second["messages"][0] == first["messages"][0]
     assert [m["role"] for m in second["messages"]] == ["user", "assistant", "user"]
+
+
+def exported_files(client: Client) -> dict[str, Path]:
+    """Press Export and return the downloaded files by suffix."""
+    update = client.predict(api_name="/export")
+    return {Path(path).suffix: Path(path) for path in update["value"]}
+
+
+def test_export_downloads_the_exact_payload_of_the_last_request_and_a_transcript(
+    app_url, loopback_api, tmp_path
+):
+    client = Client(app_url, verbose=False)
+    chat(client, "hello")
+    chat(client, "what is this?", [write_image(tmp_path / "red.png")])
+    files = exported_files(client)
+    payload = json.loads(files[".json"].read_text())
+    last = loopback_api.requests[-1]
+    assert {**payload, "messages": payload["messages"][:-1]} == last
+    assert payload["messages"][-1]["content"] == [{"type": "text", "text": "You said: what is this?"}]
+    assert "*Attached: red.png*\n\nwhat is this?" in files[".md"].read_text()
+
+
+def test_a_loaded_export_continues_the_conversation_in_a_new_tab(app_url, loopback_api, tmp_path):
+    first = Client(app_url, verbose=False)
+    chat(first, "look at this", [write_image(tmp_path / "red.png")])
+    payload = json.loads(exported_files(first)[".json"].read_text())
+    second = Client(app_url, verbose=False)
+    shown = second.predict(handle_file(str(exported_files(first)[".json"])), api_name="/load")
+    assert [m["role"] for m in shown] == ["user", "assistant"]
+    chat(second, "and now?")
+    assert loopback_api.requests[-1]["messages"] == [
+        *payload["messages"],
+        {"role": "user", "content": "and now?"},
+    ]
+
+
+def test_loading_a_file_that_is_not_an_export_shows_a_clear_message(app_url, tmp_path):
+    bad = tmp_path / "notes.json"
+    bad.write_text('{"notes": []}')
+    with pytest.raises(AppError, match=r"notes.json is not a conversation export: it has no list"):
+        Client(app_url, verbose=False).predict(handle_file(str(bad)), api_name="/load")

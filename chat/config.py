@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from chat.errors import ChatError
 
@@ -30,6 +31,11 @@ class Settings:
         return self.force_offline or not self.api_key
 
     @classmethod
+    def from_env_and_file(cls, path: str | Path = ".env") -> Settings:
+        """Settings from the environment, a .env file filling in what it lacks (as the web app does)."""
+        return cls.from_env({**read_env_file(Path(path)), **os.environ})
+
+    @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read settings from environment variables (see .env.example)."""
         env = os.environ if env is None else env
@@ -42,6 +48,24 @@ class Settings:
             force_offline=env.get("CHAT_OFFLINE", "").strip().lower() in TRUE_WORDS,
             offline_delay=_non_negative_float(env, "CHAT_OFFLINE_DELAY", 0.04),
         )
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The KEY=value lines of a .env file (comments, `export` and quotes allowed); empty if none."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return {}
+    except OSError as error:
+        raise ChatError(f"Could not read {path}: {error.strerror}.") from error
+    values = {}
+    for line in lines:
+        name, equals, value = line.strip().removeprefix("export ").partition("=")
+        if equals and name.strip() and not name.lstrip().startswith("#"):
+            value = value.strip()
+            quoted = len(value) >= 2 and value[0] == value[-1] and value[0] in "'\""
+            values[name.strip()] = value[1:-1] if quoted else value.split(" #")[0].strip()
+    return values
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

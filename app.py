@@ -42,7 +42,7 @@ async def respond(
 def build_demo(settings: Settings) -> gr.Blocks:
     """The whole page: one chat, one conversation per browser tab."""
     template = ChatSession(make_client(settings), settings)
-    description = OFFLINE_NOTE if settings.offline else f"Model: `{settings.model}`"
+    description = OFFLINE_NOTE if settings.offline else f"Model: `{settings.model}` ({settings.backend})"
     with gr.Blocks(title="Claude chat") as demo:
         session = gr.State(template)  # Gradio copies it per tab: each gets its own history
         interface = gr.ChatInterface(
@@ -111,10 +111,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
         settings = Settings.from_env()
+        demo = build_demo(settings)  # builds the provider's client: missing extras or credentials fail here
     except ChatError as error:
         raise SystemExit(f"Configuration error: {error.message}") from None
-    log.info("model %s (%s)", settings.model, "offline" if settings.offline else "Anthropic API")
-    build_demo(settings).queue().launch(server_name=args.host, server_port=args.port, share=args.share)
+    log.info("model %s (%s)", settings.model, settings.backend)
+    demo.queue().launch(server_name=args.host, server_port=args.port, share=args.share)
 
 
 if __name__ == "__main__":

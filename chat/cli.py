@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from chat.client import make_client
-from chat.config import Settings
+from chat.config import Settings, load_env_file
 from chat.errors import ChatError
 from chat.reply import TextDelta
 from chat.session import ChatSession
@@ -42,7 +42,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     # Failures are reported in one line below; the details go to the log only when asked for.
     logging.basicConfig(level=logging.INFO if args.verbose else logging.CRITICAL + 1, stream=err)
     try:
-        settings = Settings.from_env_and_file()
+        load_env_file()
+        settings = Settings.from_env()
         if args.offline:
             settings = dataclasses.replace(settings, force_offline=True)
         session = ChatSession(make_client(settings), settings)

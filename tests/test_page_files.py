@@ -73,3 +73,11 @@ def test_a_conversation_loaded_in_the_page_is_shown_and_continued(page, loopback
     assert page.locator(".message img").count() >= 1
     send(page, "sure?")
     assert loopback_api.requests[-1]["messages"] == [*messages, {"role": "user", "content": "sure?"}]
+
+
+def test_retry_sends_the_message_with_its_files_again(page, loopback_api, tmp_path):
+    page.set_input_files("input[type=file]:not([accept='.json'])", str(write_image(tmp_path / "red.png")))
+    send(page, "what colour?")
+    page.get_by_label("Retry").click()
+    assert loopback_api.wait_for(lambda: len(loopback_api.requests) == 2, timeout=30)
+    assert loopback_api.requests[1] == loopback_api.requests[0]

@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import anthropic
 from anthropic.types import ContentBlockParam, MessageParam
 
 from chat.attachments import attachment_blocks, check_request, file_path
+from chat.client import ChatClient
 from chat.config import Settings
 from chat.errors import ChatError
 from chat.history import Turn, messages_for, reconcile, shown_pairs, user_message
@@ -26,9 +26,7 @@ class ChatSession:
     stays on screen but is not sent to Claude again.
     """
 
-    def __init__(
-        self, client: anthropic.AsyncAnthropic, settings: Settings, turns: Sequence[Turn] = ()
-    ) -> None:
+    def __init__(self, client: ChatClient, settings: Settings, turns: Sequence[Turn] = ()) -> None:
         self.client = client
         self.settings = settings
         self.turns: list[Turn] = list(turns)

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import logging
+import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 from dotenv import load_dotenv
 
 from chat import ChatError, ChatSession, Settings, make_client
+from chat.attachments import ACCEPTED_SUFFIXES
+from chat.export import conversation_json, conversation_markdown, load_conversation, shown_messages
+from chat.history import message_parts
 
 log = logging.getLogger("app")
 
@@ -20,11 +25,14 @@ OFFLINE_NOTE = (
 )
 
 
-async def respond(message: str, history: list[dict[str, Any]], session: ChatSession) -> AsyncIterator[str]:
-    """Stream one answer into the chat, as accumulated text."""
+async def respond(
+    message: dict[str, Any] | str, history: list[dict[str, Any]], session: ChatSession
+) -> AsyncIterator[str]:
+    """Stream one answer into the chat, as accumulated text; the message carries text and files."""
+    text, files = message_parts(message)
     try:
         session.sync(history)
-        async with session.stream_reply(message) as reply:
+        async with session.stream_reply(text, files) as reply:
             async for _ in reply:
                 yield reply.text
     except ChatError as error:
@@ -34,17 +42,59 @@ async def respond(message: str, history: list[dict[str, Any]], session: ChatSess
 def build_demo(settings: Settings) -> gr.Blocks:
     """The whole page: one chat, one conversation per browser tab."""
     template = ChatSession(make_client(settings), settings)
-    description = OFFLINE_NOTE if settings.offline else f"Model: `{settings.model}`"
+    description = OFFLINE_NOTE if settings.offline else f"Model: `{settings.model}` ({settings.backend})"
     with gr.Blocks(title="Claude chat") as demo:
         session = gr.State(template)  # Gradio copies it per tab: each gets its own history
-        gr.ChatInterface(
+        interface = gr.ChatInterface(
             respond,
             additional_inputs=[session],
             api_name="chat",
+            multimodal=True,
+            textbox=gr.MultimodalTextbox(
+                file_types=list(ACCEPTED_SUFFIXES), file_count="multiple", submit_btn=True, stop_btn=True
+            ),
             title="Claude chat",
             description=description,
         )
+        add_export_controls(interface, session)
     return demo
+
+
+def add_export_controls(interface: gr.ChatInterface, session: gr.State) -> None:
+    """Buttons that download the conversation (Markdown and JSON) and load a JSON export back."""
+    with gr.Row():
+        export_button = gr.Button("Export conversation", size="sm")
+        load_button = gr.UploadButton("Load conversation (.json)", file_types=[".json"], size="sm")
+    exported = gr.File(label="Exported conversation", file_count="multiple", visible=False)
+    history = interface.chatbot_state
+    export_button.click(export_conversation, [history, session], [exported], api_name="export")
+    load_button.upload(
+        load_conversation_file,
+        [load_button, session],
+        [interface.chatbot, history, session],
+        api_name="load",
+    )
+
+
+def export_conversation(history: list[dict[str, Any]], session: ChatSession) -> Any:
+    """Write the conversation as Markdown and as the Messages API JSON; offer both for download."""
+    session.sync(history)
+    folder = Path(tempfile.mkdtemp(prefix="chat-export-"))
+    markdown, payload = folder / "conversation.md", folder / "conversation.json"
+    markdown.write_text(conversation_markdown(session), encoding="utf-8")
+    payload.write_text(conversation_json(session), encoding="utf-8")
+    return gr.File(value=[str(markdown), str(payload)], visible=True)
+
+
+def load_conversation_file(path: str, session: ChatSession) -> tuple[list, list, ChatSession]:
+    """Continue a conversation from a JSON export: show it and make it this tab's history."""
+    try:
+        turns = load_conversation(Path(path).read_bytes(), Path(path).name)
+    except ChatError as error:
+        raise gr.Error(error.message) from error
+    session.turns = turns
+    shown = shown_messages(turns, Path(tempfile.mkdtemp(prefix="chat-load-")))
+    return shown, shown, session
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -63,10 +113,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
         settings = Settings.from_env()
+        demo = build_demo(settings)  # builds the provider's client: missing extras or credentials fail here
     except ChatError as error:
         raise SystemExit(f"Configuration error: {error.message}") from None
-    log.info("model %s (%s)", settings.model, "offline" if settings.offline else "Anthropic API")
-    serve(build_demo(settings), host=args.host, port=args.port, share=args.share)
+    log.info("model %s (%s)", settings.model, settings.backend)
+    serve(demo, host=args.host, port=args.port, share=args.share)
 
 
 def serve(demo: gr.Blocks, host: str | None, port: int | None, share: bool) -> None:

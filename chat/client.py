@@ -7,12 +7,19 @@ import httpx2
 
 from chat.config import Settings
 from chat.offline import OfflineTransport
+from chat.providers import bedrock_client, vertex_client
 
 OFFLINE_BASE_URL = "http://offline.invalid"
 
 
-def make_client(settings: Settings) -> anthropic.AsyncAnthropic:
-    """The async client for these settings: the offline model when there is no key."""
+ChatClient = anthropic.AsyncAnthropic | anthropic.AsyncAnthropicVertex | anthropic.AsyncAnthropicBedrock
+
+
+def make_client(settings: Settings, http_client: httpx2.AsyncClient | None = None) -> ChatClient:
+    """The async client for the settings' provider (the offline model when there is no key).
+
+    Raises ChatError at once when the provider's extra, settings or credentials are missing.
+    """
     if settings.offline:
         transport = OfflineTransport(delay=settings.offline_delay)
         return anthropic.AsyncAnthropic(
@@ -20,4 +27,10 @@ def make_client(settings: Settings) -> anthropic.AsyncAnthropic:
             base_url=OFFLINE_BASE_URL,
             http_client=httpx2.AsyncClient(transport=transport, base_url=OFFLINE_BASE_URL),
         )
-    return anthropic.AsyncAnthropic(api_key=settings.api_key, base_url=settings.base_url)
+    if settings.provider == "vertex":
+        return vertex_client(settings, http_client)
+    if settings.provider == "bedrock":
+        return bedrock_client(settings, http_client)
+    return anthropic.AsyncAnthropic(
+        api_key=settings.api_key, base_url=settings.base_url, http_client=http_client
+    )

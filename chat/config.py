@@ -5,10 +5,22 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from chat.errors import ChatError
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
+# The IDs differ per provider; these are the newest each provider's docs list (set your own as needed):
+# Vertex AI uses `name@date`, Bedrock `anthropic.name-date-v1:0` behind a `global.` or region profile.
+DEFAULT_VERTEX_MODEL = "claude-sonnet-4-5@20250929"
+DEFAULT_BEDROCK_MODEL = "global.anthropic.claude-sonnet-4-5-20250929-v1:0"
+PROVIDERS = ("anthropic", "vertex", "bedrock", "offline")
+MODEL_VARIABLES = {"anthropic": "CHAT_MODEL", "vertex": "CHAT_VERTEX_MODEL", "bedrock": "CHAT_BEDROCK_MODEL"}
+DEFAULT_MODELS = {
+    "anthropic": DEFAULT_MODEL,
+    "vertex": DEFAULT_VERTEX_MODEL,
+    "bedrock": DEFAULT_BEDROCK_MODEL,
+}
 TRUE_WORDS = {"1", "true", "yes", "on"}
 
 
@@ -23,25 +35,83 @@ class Settings:
     system_prompt: str = ""
     force_offline: bool = False
     offline_delay: float = 0.04
+    provider: str = "anthropic"
+    vertex_project_id: str | None = None
+    vertex_region: str | None = None
+    aws_region: str | None = None
+    bedrock_api_key: str | None = field(default=None, repr=False)
 
     @property
     def offline(self) -> bool:
         """True when replies come from the built-in offline model."""
-        return self.force_offline or not self.api_key
+        if self.force_offline or self.provider == "offline":
+            return True
+        return self.provider == "anthropic" and not self.api_key
+
+    @property
+    def backend(self) -> str:
+        """Who answers, in words: the offline model, the Anthropic API, Vertex AI or Bedrock."""
+        if self.offline:
+            return "offline model"
+        return {"vertex": "Claude on Vertex AI", "bedrock": "Claude on Amazon Bedrock"}.get(
+            self.provider, "Anthropic API"
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read settings from environment variables (see .env.example)."""
         env = os.environ if env is None else env
+        provider = _provider(env)
         return cls(
             api_key=env.get("ANTHROPIC_API_KEY", "").strip() or None,
             base_url=env.get("ANTHROPIC_BASE_URL", "").strip() or None,
-            model=env.get("CHAT_MODEL", "").strip() or DEFAULT_MODEL,
+            model=_model(env, provider),
             max_tokens=_positive_int(env, "CHAT_MAX_TOKENS", 4096),
             system_prompt=env.get("CHAT_SYSTEM_PROMPT", "").strip(),
             force_offline=env.get("CHAT_OFFLINE", "").strip().lower() in TRUE_WORDS,
             offline_delay=_non_negative_float(env, "CHAT_OFFLINE_DELAY", 0.04),
+            provider=provider,
+            vertex_project_id=env.get("ANTHROPIC_VERTEX_PROJECT_ID", "").strip() or None,
+            vertex_region=env.get("CLOUD_ML_REGION", "").strip() or None,
+            aws_region=(env.get("AWS_REGION", "") or env.get("AWS_DEFAULT_REGION", "")).strip() or None,
+            bedrock_api_key=env.get("AWS_BEARER_TOKEN_BEDROCK", "").strip() or None,
         )
+
+
+def load_env_file(path: str | Path = ".env") -> None:
+    """Put a .env file's settings into the environment without overriding it (as the web app does)."""
+    for name, value in read_env_file(Path(path)).items():
+        os.environ.setdefault(name, value)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The KEY=value lines of a .env file (comments, `export` and quotes allowed); empty if none."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return {}
+    except OSError as error:
+        raise ChatError(f"Could not read {path}: {error.strerror}.") from error
+    values = {}
+    for line in lines:
+        name, equals, value = line.strip().removeprefix("export ").partition("=")
+        if equals and name.strip() and not name.lstrip().startswith("#"):
+            value = value.strip()
+            quoted = len(value) >= 2 and value[0] == value[-1] and value[0] in "'\""
+            values[name.strip()] = value[1:-1] if quoted else value.split(" #")[0].strip()
+    return values
+
+
+def _provider(env: Mapping[str, str]) -> str:
+    provider = env.get("CHAT_PROVIDER", "").strip().lower() or "anthropic"
+    if provider not in PROVIDERS:
+        raise ChatError(f"CHAT_PROVIDER must be one of {', '.join(PROVIDERS)}, not {provider!r}.")
+    return provider
+
+
+def _model(env: Mapping[str, str], provider: str) -> str:
+    provider = provider if provider in MODEL_VARIABLES else "anthropic"
+    return env.get(MODEL_VARIABLES[provider], "").strip() or DEFAULT_MODELS[provider]
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

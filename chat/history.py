@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
-from anthropic.types import MessageParam
+from anthropic.types import ContentBlockParam, MessageParam
 
-ShownPair = tuple[str, str | None]
+from chat.attachments import file_path, load_attachment
+from chat.errors import ChatError
+
+
+class ShownPair(NamedTuple):
+    """One exchange as the screen shows it: the user's text, the answer, the attached files' paths."""
+
+    user: str
+    answer: str | None
+    files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -19,19 +29,40 @@ class Turn:
     assistant: MessageParam | None  # None: no answer worth sending back (failed or empty)
     shown_user: str
     shown_answer: str | None
+    shown_files: tuple[str, ...] = ()  # names of the files shown with the user's message
 
     @classmethod
     def from_text(cls, user: str, answer: str | None) -> Turn:
         """A turn rebuilt from what the screen shows (plain text only)."""
+        return cls.from_screen(ShownPair(user, answer))
+
+    @classmethod
+    def from_screen(cls, pair: ShownPair) -> Turn:
+        """A turn rebuilt from what the screen shows, its files read again from their paths."""
         reply: MessageParam | None = None
-        if answer and answer.strip():
-            reply = {"role": "assistant", "content": [{"type": "text", "text": answer}]}
-        return cls({"role": "user", "content": user}, reply, user, answer)
+        if pair.answer and pair.answer.strip():
+            reply = {"role": "assistant", "content": [{"type": "text", "text": pair.answer}]}
+        return cls(user_message(pair.user, [_shown_file_block(p) for p in pair.files]), reply, *_shown(pair))
 
     def matches(self, pair: ShownPair) -> bool:
         """True when the screen still shows this turn as it was recorded."""
-        user, answer = pair
-        return _same(self.shown_user, user) and _same(self.shown_answer, answer)
+        user, answer, files = _shown(pair)
+        return _same(self.shown_user, user) and _same(self.shown_answer, answer) and self.shown_files == files
+
+
+def user_message(text: str, blocks: Sequence[ContentBlockParam] = ()) -> MessageParam:
+    """A user message: plain text, or the files' blocks followed by the text (Claude reads images first)."""
+    if not blocks:
+        return {"role": "user", "content": text}
+    text_blocks: list[ContentBlockParam] = [{"type": "text", "text": text}] if text.strip() else []
+    return {"role": "user", "content": [*blocks, *text_blocks]}
+
+
+def message_parts(message: str | Mapping[str, Any] | None) -> tuple[str, list[Any]]:
+    """The text and files of a message from the UI: a string, or a dict with 'text' and 'files'."""
+    if isinstance(message, Mapping):
+        return str(message.get("text") or ""), list(message.get("files") or [])
+    return message or "", []
 
 
 def messages_for(turns: Sequence[Turn]) -> list[MessageParam]:
@@ -46,26 +77,38 @@ def messages_for(turns: Sequence[Turn]) -> list[MessageParam]:
 def reconcile(turns: Sequence[Turn], shown: Sequence[ShownPair]) -> list[Turn]:
     """Keep the recorded turns the screen still shows; rebuild the rest from the screen."""
     kept = 0
-    while kept < min(len(turns), len(shown)) and turns[kept].matches(shown[kept]):
+    while kept < min(len(turns), len(shown)) and turns[kept].matches(ShownPair(*shown[kept])):
         kept += 1
-    return list(turns[:kept]) + [Turn.from_text(user, answer) for user, answer in shown[kept:]]
+    return list(turns[:kept]) + [Turn.from_screen(ShownPair(*pair)) for pair in shown[kept:]]
 
 
 def shown_pairs(history: Sequence[Mapping[str, Any]]) -> list[ShownPair]:
-    """Read chat messages (openai-style dicts) into (user, answer) pairs.
+    """Read chat messages (openai-style dicts) into (user, answer, files) triples.
 
     Display-only messages (those with a metadata title, such as thinking or usage boxes)
     are skipped; several answer messages in a row are joined.
     """
-    pairs: list[list[str | None]] = []
+    pairs: list[ShownPair] = []
     for message in history:
-        role, text = message.get("role"), _text(message.get("content"))
+        role, content = message.get("role"), message.get("content")
         if role == "user":
-            pairs.append([text, None])
+            pairs.append(ShownPair(_text(content), None, _files(content)))
         elif role == "assistant" and pairs and not _display_only(message):
-            answer = pairs[-1][1]
-            pairs[-1][1] = text if answer is None else f"{answer}\n\n{text}"
-    return [(user or "", answer) for user, answer in pairs]
+            answer, text = pairs[-1].answer, _text(content)
+            pairs[-1] = pairs[-1]._replace(answer=text if answer is None else f"{answer}\n\n{text}")
+    return pairs
+
+
+def _shown(pair: ShownPair) -> tuple[str, str | None, tuple[str, ...]]:
+    return pair.user, pair.answer, tuple(Path(path).name for path in pair.files)
+
+
+def _shown_file_block(path: str) -> ContentBlockParam:
+    try:
+        return load_attachment(path).block()
+    except ChatError as error:
+        # The screen still shows the file but it can no longer be sent: say so instead.
+        return {"type": "text", "text": f"[{Path(path).name} was attached here but is unavailable: {error}]"}
 
 
 def _display_only(message: Mapping[str, Any]) -> bool:
@@ -73,12 +116,29 @@ def _display_only(message: Mapping[str, Any]) -> bool:
     return bool(isinstance(metadata, Mapping) and metadata.get("title"))
 
 
+def _parts(content: Any) -> list[Any]:
+    if isinstance(content, str | Mapping):
+        return [content]
+    return list(content) if isinstance(content, Sequence) else []
+
+
 def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, Sequence):
-        return "".join(part.get("text", "") for part in content if isinstance(part, Mapping))
-    return ""
+    texts = [p if isinstance(p, str) else p.get("text", "") for p in _parts(content) if _is_text(p)]
+    return "".join(texts)
+
+
+def _files(content: Any) -> tuple[str, ...]:
+    # From the page a file part is {"type": "file", "file": {"path": ...}}; from the API, {"path": ...}.
+    files = [p.get("file") if p.get("type") == "file" else p for p in _parts(content) if _is_file(p)]
+    return tuple(path for path in (file_path(f) for f in files if isinstance(f, Mapping)) if path)
+
+
+def _is_text(part: Any) -> bool:
+    return isinstance(part, str) or (isinstance(part, Mapping) and not _is_file(part))
+
+
+def _is_file(part: Any) -> bool:
+    return isinstance(part, Mapping) and (part.get("type") == "file" or "path" in part)
 
 
 def _same(recorded: str | None, shown: str | None) -> bool:

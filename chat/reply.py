@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-import anthropic
 from anthropic.types import Message
 
+from chat.client import ChatClient
 from chat.errors import ChatError, explain
 
 
@@ -51,7 +51,7 @@ class Reply:
 
     def __init__(
         self,
-        client: anthropic.AsyncAnthropic,
+        client: ChatClient,
         request: dict[str, Any],
         on_done: Callable[[Reply], None],
     ) -> None:

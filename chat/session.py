@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-import anthropic
 from anthropic.types import ContentBlockParam, MessageParam
 
+from chat.attachments import attachment_blocks, check_request, file_path
+from chat.client import ChatClient
 from chat.config import Settings
 from chat.errors import ChatError
-from chat.history import Turn, messages_for, reconcile, shown_pairs
+from chat.history import Turn, messages_for, reconcile, shown_pairs, user_message
 from chat.reply import Reply, ReplyStatus
 
 
@@ -24,9 +26,7 @@ class ChatSession:
     stays on screen but is not sent to Claude again.
     """
 
-    def __init__(
-        self, client: anthropic.AsyncAnthropic, settings: Settings, turns: Sequence[Turn] = ()
-    ) -> None:
+    def __init__(self, client: ChatClient, settings: Settings, turns: Sequence[Turn] = ()) -> None:
         self.client = client
         self.settings = settings
         self.turns: list[Turn] = list(turns)
@@ -44,13 +44,16 @@ class ChatSession:
         """Match the history to what the screen shows (after retry, undo or edit)."""
         self.turns = reconcile(self.turns, shown_pairs(shown))
 
-    def stream_reply(self, message: str) -> Reply:
-        """Start Claude's answer to a message; use it with `async with`."""
-        if not message or not message.strip():
-            raise ChatError("Type a message first: blank messages are not sent.")
-        user: MessageParam = {"role": "user", "content": message}
+    def stream_reply(self, message: str, files: Sequence[str | Mapping[str, Any]] = ()) -> Reply:
+        """Start Claude's answer to a message and its files (checked first); use it with `async with`."""
+        message = message or ""
+        if not message.strip() and not files:
+            raise ChatError("Type a message or attach a file first: blank messages are not sent.")
+        user = user_message(message, attachment_blocks(files))
         request = self.request_for([*self.messages, user])
-        return Reply(self.client, request, on_done=lambda reply: self._record(user, reply))
+        check_request(request)
+        names = tuple(Path(file_path(file)).name for file in files)
+        return Reply(self.client, request, on_done=lambda reply: self._record(user, message, names, reply))
 
     def request_for(self, messages: list[MessageParam]) -> dict[str, Any]:
         """The Messages API arguments for this conversation and settings."""
@@ -63,10 +66,10 @@ class ChatSession:
             request["system"] = self.settings.system_prompt
         return request
 
-    def _record(self, user: MessageParam, reply: Reply) -> None:
+    def _record(self, user: MessageParam, text: str, files: tuple[str, ...], reply: Reply) -> None:
         content = _answer_content(reply)
         assistant: MessageParam | None = {"role": "assistant", "content": content} if content else None
-        self.turns.append(Turn(user, assistant, str(user["content"]), reply.text))
+        self.turns.append(Turn(user, assistant, text, reply.text, files))
 
 
 def _answer_content(reply: Reply) -> list[ContentBlockParam]:

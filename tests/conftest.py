@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from anthropic.types import Message
+from PIL import Image
 
 import app
 from chat import Settings
@@ -111,3 +112,26 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def write_image(path: Path, size: tuple[int, int] = (4, 3), image_format: str | None = None) -> Path:
+    """A small solid-colour image; the format follows the suffix unless given."""
+    Image.new("RGB", size, (200, 30, 30)).save(path, format=image_format)
+    return path
+
+
+def write_pdf(path: Path, pages: int = 1, extra: str = "") -> Path:
+    """A minimal PDF with this many (blank) page objects."""
+    kids = " ".join(f"{3 + n} 0 R" for n in range(pages))
+    objects = [
+        "1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj",
+        f"2 0 obj << /Type /Pages /Kids [{kids}] /Count {pages} >> endobj",
+        *(
+            f"{3 + n} 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >> endobj"
+            for n in range(pages)
+        ),
+    ]
+    path.write_bytes(
+        ("%PDF-1.4\n" + "\n".join(objects) + f"\ntrailer << /Root 1 0 R {extra}>>\n%%EOF\n").encode()
+    )
+    return path

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
 import pytest
-from gradio_client import Client
+from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from chat import Settings
-from tests.conftest import free_port, launched_app
+from tests.conftest import free_port, launched_app, write_image, write_pdf
 from tests.loopback_api import Failure, LoopbackMessagesAPI
 
 ROOT = Path(__file__).parent.parent
@@ -28,9 +30,9 @@ def app_url(loopback_api: LoopbackMessagesAPI) -> Iterator[str]:
         yield url
 
 
-def chat(client: Client, message: str) -> list[str]:
-    """Send a message the way the page does and return every update; raise what the page shows."""
-    job = client.submit(message, api_name="/chat")
+def chat(client: Client, message: str, files: Sequence[str | Path] = ()) -> list[str]:
+    """Send a message (and files) the way the page does; return every update, raise what the page shows."""
+    job = client.submit({"text": message, "files": [handle_file(str(f)) for f in files]}, api_name="/chat")
     updates = list(job)
     job.result()  # raises AppError with the message the page would show
     return updates
@@ -102,3 +104,84 @@ def _wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 60
         except httpx.HTTPError:
             time.sleep(0.2)
     raise AssertionError(f"app did not start serving {url} within {timeout}s")
+
+
+def test_an_uploaded_image_reaches_the_api_as_an_image_block(app_url, loopback_api, tmp_path):
+    image = write_image(tmp_path / "red.png")
+    chat(Client(app_url, verbose=False), "what colour is this?", [image])
+    content = loopback_api.requests[0]["messages"][0]["content"]
+    assert [block["type"] for block in content] == ["image", "text"]
+    assert content[0]["source"] == {
+        "type": "base64",
+        "media_type": "image/png",
+        "data": base64.b64encode(image.read_bytes()).decode(),
+    }
+    assert content[1] == {"type": "text", "text": "what colour is this?"}
+
+
+def test_an_uploaded_pdf_reaches_the_api_as_a_document_block(app_url, loopback_api, tmp_path):
+    pdf = write_pdf(tmp_path / "spec.pdf", pages=3)
+    chat(Client(app_url, verbose=False), "summarise", [pdf])
+    document = loopback_api.requests[0]["messages"][0]["content"][0]
+    assert document["type"] == "document" and document["title"] == "spec.pdf"
+    assert base64.b64decode(document["source"]["data"]) == pdf.read_bytes()
+
+
+def test_a_file_that_is_not_an_image_or_pdf_shows_a_clear_message_and_sends_nothing(
+    app_url, loopback_api, tmp_path
+):
+    fake = tmp_path / "notes.png"
+    fake.write_text("not an image at all")
+    with pytest.raises(AppError, match=r"notes.png is not a file Claude can read\. Attach PNG, JPEG, GIF"):
+        chat(Client(app_url, verbose=False), "look", [fake])
+    assert loopback_api.requests == []
+
+
+def test_a_turn_with_files_is_sent_again_unchanged_on_the_next_turn(app_url, loopback_api, tmp_path):
+    client = Client(app_url, verbose=False)
+    chat(client, "what is this?", [write_image(tmp_path / "red.png"), write_pdf(tmp_path / "spec.pdf")])
+    chat(client, "and now?")
+    first, second = loopback_api.requests
+    assert second["messages"][0] == first["messages"][0]
+    assert [m["role"] for m in second["messages"]] == ["user", "assistant", "user"]
+
+
+def exported_files(client: Client) -> dict[str, Path]:
+    """Press Export and return the downloaded files by suffix."""
+    update = client.predict(api_name="/export")
+    return {Path(path).suffix: Path(path) for path in update["value"]}
+
+
+def test_export_downloads_the_exact_payload_of_the_last_request_and_a_transcript(
+    app_url, loopback_api, tmp_path
+):
+    client = Client(app_url, verbose=False)
+    chat(client, "hello")
+    chat(client, "what is this?", [write_image(tmp_path / "red.png")])
+    files = exported_files(client)
+    payload = json.loads(files[".json"].read_text())
+    last = loopback_api.requests[-1]
+    assert {**payload, "messages": payload["messages"][:-1]} == last
+    assert payload["messages"][-1]["content"] == [{"type": "text", "text": "You said: what is this?"}]
+    assert "*Attached: red.png*\n\nwhat is this?" in files[".md"].read_text()
+
+
+def test_a_loaded_export_continues_the_conversation_in_a_new_tab(app_url, loopback_api, tmp_path):
+    first = Client(app_url, verbose=False)
+    chat(first, "look at this", [write_image(tmp_path / "red.png")])
+    payload = json.loads(exported_files(first)[".json"].read_text())
+    second = Client(app_url, verbose=False)
+    shown = second.predict(handle_file(str(exported_files(first)[".json"])), api_name="/load")
+    assert [m["role"] for m in shown] == ["user", "assistant"]
+    chat(second, "and now?")
+    assert loopback_api.requests[-1]["messages"] == [
+        *payload["messages"],
+        {"role": "user", "content": "and now?"},
+    ]
+
+
+def test_loading_a_file_that_is_not_an_export_shows_a_clear_message(app_url, tmp_path):
+    bad = tmp_path / "notes.json"
+    bad.write_text('{"notes": []}')
+    with pytest.raises(AppError, match=r"notes.json is not a conversation export: it has no list"):
+        Client(app_url, verbose=False).predict(handle_file(str(bad)), api_name="/load")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chat import ChatError, Settings
-from chat.config import DEFAULT_MODEL
+from chat.config import DEFAULT_MODEL, read_env_file
 
 
 def test_defaults_with_an_empty_environment_use_the_offline_model():
@@ -46,3 +46,21 @@ def test_a_bad_max_tokens_says_what_is_wrong(value):
 
 def test_the_api_key_never_appears_in_the_repr():
     assert "sk-secret" not in repr(Settings(api_key="sk-secret"))
+
+
+def test_a_dot_env_file_is_read_with_comments_export_and_quotes(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "# a comment\n\nCHAT_MODEL=claude-haiku-5-5  # inline note\n"
+        'export CHAT_SYSTEM_PROMPT="Be brief. # really"\n'
+        "CHAT_OFFLINE='1'\nnot a setting\n"
+    )
+    assert read_env_file(env_file) == {
+        "CHAT_MODEL": "claude-haiku-5-5",
+        "CHAT_SYSTEM_PROMPT": "Be brief. # really",
+        "CHAT_OFFLINE": "1",
+    }
+
+
+def test_no_dot_env_file_means_no_values(tmp_path):
+    assert read_env_file(tmp_path / ".env") == {}

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from chat.history import Turn, messages_for, reconcile, shown_pairs
+from chat.history import ShownPair, Turn, messages_for, reconcile, shown_pairs
+from tests.conftest import write_image
 
 
 def test_plain_string_history_becomes_pairs():
     shown = [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]
-    assert shown_pairs(shown) == [("Q", "A")]
+    assert shown_pairs(shown) == [ShownPair("Q", "A")]
 
 
 def test_web_page_history_with_text_parts_becomes_pairs():
@@ -15,7 +16,7 @@ def test_web_page_history_with_text_parts_becomes_pairs():
         {"role": "user", "content": [{"type": "text", "text": "Q"}], "metadata": None, "options": None},
         {"role": "assistant", "content": [{"type": "text", "text": "A"}], "metadata": None},
     ]
-    assert shown_pairs(shown) == [("Q", "A")]
+    assert shown_pairs(shown) == [ShownPair("Q", "A")]
 
 
 def test_display_only_boxes_are_not_part_of_the_answer():
@@ -25,12 +26,12 @@ def test_display_only_boxes_are_not_part_of_the_answer():
         {"role": "assistant", "content": "A"},
         {"role": "assistant", "content": "12 tokens", "metadata": {"title": "Usage"}},
     ]
-    assert shown_pairs(shown) == [("Q", "A")]
+    assert shown_pairs(shown) == [ShownPair("Q", "A")]
 
 
 def test_a_user_message_without_answer_is_an_unanswered_pair():
     shown = [{"role": "user", "content": "failed"}, {"role": "user", "content": "next"}]
-    assert shown_pairs(shown) == [("failed", None), ("next", None)]
+    assert shown_pairs(shown) == [ShownPair("failed", None), ShownPair("next", None)]
 
 
 def test_unanswered_turns_are_not_sent_so_roles_alternate():
@@ -48,4 +49,57 @@ def test_reconcile_rebuilds_turns_the_service_never_recorded():
     assert messages_for(reconcile([], [("Q", "A")])) == [
         {"role": "user", "content": "Q"},
         {"role": "assistant", "content": [{"type": "text", "text": "A"}]},
+    ]
+
+
+def test_a_web_page_file_part_is_read_as_a_file_of_the_user_message():
+    shown = [
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "file",
+                    "file": {"path": "/tmp/x/cat.png", "mime_type": "image/png"},
+                    "alt_text": None,
+                },
+                {"type": "text", "text": "what is this?"},
+            ],
+        },
+        {"role": "assistant", "content": [{"type": "text", "text": "A cat."}]},
+    ]
+    assert shown_pairs(shown) == [ShownPair("what is this?", "A cat.", ("/tmp/x/cat.png",))]
+
+
+def test_an_api_client_file_part_is_read_as_a_file_of_the_user_message():
+    shown = [
+        {"role": "user", "content": [{"path": "/tmp/x/cat.png"}, "what is this?"]},
+        {"role": "assistant", "content": "A cat."},
+    ]
+    assert shown_pairs(shown) == [ShownPair("what is this?", "A cat.", ("/tmp/x/cat.png",))]
+
+
+def test_a_turn_with_files_matches_only_a_screen_showing_the_same_files():
+    turn = Turn({"role": "user", "content": "Q"}, None, "Q", "A", ("cat.png",))
+    assert turn.matches(ShownPair("Q", "A", ("/tmp/gradio/abc/cat.png",)))
+    assert not turn.matches(ShownPair("Q", "A"))
+    assert not turn.matches(ShownPair("Q", "A", ("/tmp/gradio/abc/dog.png",)))
+
+
+def test_a_turn_rebuilt_from_the_screen_reads_its_files_again(tmp_path):
+    path = write_image(tmp_path / "cat.png")
+    [turn] = reconcile([], [ShownPair("what is this?", "A cat.", (str(path),))])
+    content = turn.user["content"]
+    assert [block["type"] for block in content] == ["image", "text"]
+    assert content[1]["text"] == "what is this?"
+    assert turn.shown_files == ("cat.png",)
+
+
+def test_a_rebuilt_turn_whose_file_is_gone_says_so_instead_of_sending_nothing(tmp_path):
+    [turn] = reconcile([], [ShownPair("", "A cat.", (str(tmp_path / "cat.png"),))])
+    assert turn.user["content"] == [
+        {
+            "type": "text",
+            "text": "[cat.png was attached here but is unavailable: "
+            "Could not read cat.png: No such file or directory.]",
+        }
     ]

@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from chat import ChatError, ChatSession, ReplyStatus, Settings, TextDelta
-from tests.conftest import Scripted, ScriptedClient
+from tests.conftest import Scripted, ScriptedClient, write_image, write_pdf
 
 
 async def drain(session: ChatSession, message: str) -> list[str]:
@@ -67,7 +67,7 @@ async def test_no_system_prompt_is_sent_when_none_is_set(settings):
 
 async def test_blank_message_is_refused_before_anything_is_sent(settings):
     client = ScriptedClient()
-    with pytest.raises(ChatError, match="blank"):
+    with pytest.raises(ChatError, match=r"blank"):
         ChatSession(client, settings).stream_reply("   \n\t")
     assert client.requests == []
 
@@ -168,3 +168,43 @@ async def test_copies_share_the_client_but_not_the_history(settings):
     await drain(first, "only in the first tab")
     assert first.client is second.client is client
     assert second.messages == []
+
+
+async def test_files_go_to_claude_before_the_text_of_the_message(settings, tmp_path):
+    client = ScriptedClient(Scripted(["A red square."]))
+    image, pdf = write_image(tmp_path / "red.png"), write_pdf(tmp_path / "spec.pdf")
+    await drain_with_files(ChatSession(client, settings), "what are these?", [str(image), str(pdf)])
+    content = client.requests[0]["messages"][0]["content"]
+    assert [block["type"] for block in content] == ["image", "document", "text"]
+    assert content[2] == {"type": "text", "text": "what are these?"}
+
+
+async def test_a_file_without_text_is_sent_on_its_own(settings, tmp_path):
+    client = ScriptedClient(Scripted(["A red square."]))
+    await drain_with_files(ChatSession(client, settings), "  ", [str(write_image(tmp_path / "red.png"))])
+    assert [block["type"] for block in client.requests[0]["messages"][0]["content"]] == ["image"]
+
+
+async def test_a_bad_file_is_refused_before_anything_is_sent(settings, tmp_path):
+    client = ScriptedClient()
+    (tmp_path / "notes.txt").write_text("notes")
+    with pytest.raises(ChatError, match=r"notes.txt is not a file Claude can read"):
+        ChatSession(client, settings).stream_reply("read this", [str(tmp_path / "notes.txt")])
+    assert client.requests == []
+
+
+async def test_a_turn_with_files_is_kept_when_the_screen_shows_it(settings, tmp_path):
+    client = ScriptedClient(Scripted(["Red."]))
+    session = ChatSession(client, settings)
+    path = str(write_image(tmp_path / "red.png"))
+    await drain_with_files(session, "colour?", [path])
+    recorded = session.turns[0]
+    session.sync(
+        [{"role": "user", "content": [{"path": path}, "colour?"]}, {"role": "assistant", "content": "Red."}]
+    )
+    assert session.turns == [recorded] and session.turns[0] is recorded
+
+
+async def drain_with_files(session: ChatSession, message: str, files: list[str]) -> str:
+    async with session.stream_reply(message, files) as reply:
+        return await reply.collect()

@@ -1,0 +1,195 @@
+"""Files sent with a message: checked against Claude's limits, then turned into content blocks.
+
+The limits come from Anthropic's documentation:
+- Images (https://docs.claude.com/en/docs/build-with-claude/vision): JPEG, PNG, GIF or WebP;
+  at most 5 MB per image as sent (the API measures the base64 text), at most 8000x8000 px,
+  at most 100 images per request.
+- PDFs (https://docs.claude.com/en/docs/build-with-claude/pdf-support): a standard PDF
+  (no password or encryption), at most 100 pages, and the whole request at most 32 MB.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+from anthropic.types import ContentBlockParam, MessageParam
+from PIL import Image, UnidentifiedImageError
+
+from chat.errors import ChatError
+
+MB = 1024 * 1024
+MAX_IMAGE_BASE64_BYTES = 5 * MB
+MAX_IMAGE_SIDE_PX = 8000
+MAX_IMAGES_PER_REQUEST = 100
+MAX_PDF_PAGES = 100
+MAX_REQUEST_BYTES = 32 * MB
+
+# What a file is, from its first bytes: the name can lie, the content cannot.
+IMAGE_SIGNATURES = {
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"\xff\xd8\xff": "image/jpeg",
+    b"GIF87a": "image/gif",
+    b"GIF89a": "image/gif",
+}
+PDF_SIGNATURE = b"%PDF-"
+ACCEPTED = "PNG, JPEG, GIF or WebP images and PDF documents"
+# For the file picker only: the content decides what a file is.
+ACCEPTED_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".pdf")
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A checked file: its name, media type and bytes."""
+
+    name: str
+    media_type: str
+    data: bytes
+
+    @property
+    def is_image(self) -> bool:
+        """True for images, False for PDF documents."""
+        return self.media_type.startswith("image/")
+
+    def block(self) -> ContentBlockParam:
+        """The image or document content block that carries this file to Claude."""
+        source = {"type": "base64", "media_type": self.media_type, "data": _b64(self.data)}
+        if self.is_image:
+            return {"type": "image", "source": source}  # type: ignore[return-value,typeddict-item]
+        return {"type": "document", "source": source, "title": self.name}  # type: ignore[return-value,typeddict-item]
+
+
+def file_path(file: str | Path | Mapping[str, Any]) -> str:
+    """The path of a file as a UI hands it over: a path, or a dict with a 'path' key."""
+    if isinstance(file, Mapping):
+        return str(file.get("path") or "")
+    return str(file)
+
+
+def file_name(file: str | Path | Mapping[str, Any]) -> str:
+    """The name a user knows a file by (its original name when the UI kept it)."""
+    if isinstance(file, Mapping) and file.get("orig_name"):
+        return str(file["orig_name"])
+    return Path(file_path(file)).name
+
+
+def load_attachment(file: str | Path | Mapping[str, Any]) -> Attachment:
+    """Read a file and check it is an image or PDF that Claude accepts."""
+    name = file_name(file)
+    try:
+        data = Path(file_path(file)).read_bytes()
+    except OSError as error:
+        raise ChatError(f"Could not read {name}: {error.strerror or 'unreadable file'}.") from error
+    attachment = Attachment(name, sniff_media_type(data) or "", data)
+    check_attachment(attachment)
+    return attachment
+
+
+def check_attachment(attachment: Attachment) -> None:
+    """Check the content is the image or PDF it claims to be, within Claude's limits."""
+    found = sniff_media_type(attachment.data)
+    if found is None:
+        raise ChatError(f"{attachment.name} is not a file Claude can read. Attach {ACCEPTED}.")
+    if found != attachment.media_type:
+        raise ChatError(f"{attachment.name} claims to be {attachment.media_type} but its content is {found}.")
+    if attachment.is_image:
+        _check_image(attachment)
+    else:
+        _check_pdf(attachment)
+
+
+def attachment_blocks(files: Sequence[str | Path | Mapping[str, Any]]) -> list[ContentBlockParam]:
+    """Content blocks for these files, checked; raise ChatError for the first bad one."""
+    return [load_attachment(file).block() for file in files]
+
+
+def sniff_media_type(data: bytes) -> str | None:
+    """The media type of a file's content, if it is one Claude accepts."""
+    for signature, media_type in IMAGE_SIGNATURES.items():
+        if data.startswith(signature):
+            return media_type
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data.startswith(PDF_SIGNATURE):
+        return "application/pdf"
+    return None
+
+
+def check_request(request: Mapping[str, Any]) -> None:
+    """Check the limits that apply to a whole request (image count, total size)."""
+    blocks = [block for message in request.get("messages", []) for block in _blocks(message)]
+    images = sum(1 for block in blocks if block.get("type") == "image")
+    if images > MAX_IMAGES_PER_REQUEST:
+        raise ChatError(
+            f"This conversation carries {images} images; Claude accepts up to "
+            f"{MAX_IMAGES_PER_REQUEST} per request. Start a new chat to send more."
+        )
+    size = sum(len(str(block.get("source", {}).get("data", ""))) for block in blocks)
+    if size > MAX_REQUEST_BYTES:
+        raise ChatError(
+            f"The files in this conversation add up to {_mb(size)}; Claude accepts requests up to "
+            f"{_mb(MAX_REQUEST_BYTES)}. Start a new chat or attach smaller files."
+        )
+
+
+def _check_image(attachment: Attachment) -> None:
+    encoded = len(_b64(attachment.data))
+    if encoded > MAX_IMAGE_BASE64_BYTES:
+        raise ChatError(
+            f"{attachment.name} is too large: {_mb(encoded)} as sent; Claude accepts images up to "
+            f"{_mb(MAX_IMAGE_BASE64_BYTES)} (about 3.7 MB on disk). Resize it and try again."
+        )
+    try:
+        with Image.open(BytesIO(attachment.data)) as image:
+            width, height = image.size
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ChatError(f"{attachment.name} could not be read as an image: the file is damaged.") from error
+    if max(width, height) > MAX_IMAGE_SIDE_PX:
+        raise ChatError(
+            f"{attachment.name} is {width}x{height} px; Claude accepts images up to "
+            f"{MAX_IMAGE_SIDE_PX}x{MAX_IMAGE_SIDE_PX} px. Resize it and try again."
+        )
+
+
+def _check_pdf(attachment: Attachment) -> None:
+    encoded = len(_b64(attachment.data))
+    if encoded > MAX_REQUEST_BYTES:
+        raise ChatError(
+            f"{attachment.name} is too large: {_mb(encoded)} as sent; Claude accepts requests up to "
+            f"{_mb(MAX_REQUEST_BYTES)}. Split the PDF and try again."
+        )
+    if re.search(rb"/Encrypt\b", attachment.data):
+        raise ChatError(f"{attachment.name} is encrypted or password-protected; Claude needs a plain PDF.")
+    pages = pdf_page_count(attachment.data)
+    if pages > MAX_PDF_PAGES:
+        raise ChatError(
+            f"{attachment.name} has {pages} pages; Claude reads up to {MAX_PDF_PAGES} pages per request. "
+            "Split the PDF and try again."
+        )
+
+
+def pdf_page_count(data: bytes) -> int:
+    """Pages a PDF declares in its uncompressed page objects (0 when they are compressed)."""
+    # Best effort without a PDF library: page objects inside compressed object streams are not
+    # counted, and the API still enforces its own limit on those.
+    return len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", data))
+
+
+def _blocks(message: MessageParam | Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    content = message.get("content")
+    return [block for block in content if isinstance(block, Mapping)] if isinstance(content, list) else []
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _mb(size: int) -> str:
+    return f"{size / MB:.1f} MB"

@@ -1,0 +1,108 @@
+"""Files checked against Claude's documented limits and turned into content blocks."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from chat import ChatError
+from chat.attachments import MB, check_request, load_attachment
+from tests.conftest import write_image, write_pdf
+
+
+@pytest.mark.parametrize(
+    ("name", "media_type"),
+    [("a.png", "image/png"), ("a.jpg", "image/jpeg"), ("a.gif", "image/gif"), ("a.webp", "image/webp")],
+)
+def test_each_accepted_image_type_becomes_a_base64_image_block(tmp_path, name, media_type):
+    path = write_image(tmp_path / name)
+    block = load_attachment(path).block()
+    assert block["type"] == "image"
+    assert block["source"]["media_type"] == media_type
+    assert base64.b64decode(block["source"]["data"]) == path.read_bytes()
+
+
+def test_a_pdf_becomes_a_document_block_titled_with_its_name(tmp_path):
+    path = write_pdf(tmp_path / "report.pdf", pages=2)
+    block = load_attachment(path).block()
+    assert block["type"] == "document" and block["title"] == "report.pdf"
+    assert block["source"]["media_type"] == "application/pdf"
+    assert base64.b64decode(block["source"]["data"]) == path.read_bytes()
+
+
+def test_the_type_comes_from_the_content_not_the_name(tmp_path):
+    path = write_image(tmp_path / "really-a-png.pdf", image_format="PNG")
+    assert load_attachment(path).media_type == "image/png"
+
+
+def test_a_text_file_named_like_an_image_is_refused_with_the_accepted_types(tmp_path):
+    path = tmp_path / "notes.png"
+    path.write_text("just some notes")
+    with pytest.raises(ChatError, match=r"notes.png is not a file Claude can read\. Attach PNG, JPEG"):
+        load_attachment(path)
+
+
+def test_an_image_over_5_mb_as_sent_is_refused(tmp_path):
+    path = tmp_path / "huge.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(4 * MB))  # 5.3 MB once base64-encoded
+    with pytest.raises(ChatError, match=r"huge.png is too large: 5\.3 MB .* up to 5\.0 MB"):
+        load_attachment(path)
+
+
+def test_an_image_wider_than_8000_px_is_refused(tmp_path):
+    path = write_image(tmp_path / "banner.png", size=(8001, 2))
+    with pytest.raises(ChatError, match=r"banner.png is 8001x2 px; .* up to 8000x8000 px"):
+        load_attachment(path)
+
+
+def test_a_damaged_image_is_refused(tmp_path):
+    path = tmp_path / "broken.png"
+    path.write_bytes(write_image(tmp_path / "whole.png").read_bytes()[:30])
+    with pytest.raises(ChatError, match=r"broken.png could not be read as an image"):
+        load_attachment(path)
+
+
+def test_a_pdf_over_100_pages_is_refused(tmp_path):
+    path = write_pdf(tmp_path / "book.pdf", pages=101)
+    with pytest.raises(ChatError, match=r"book.pdf has 101 pages; Claude reads up to 100"):
+        load_attachment(path)
+
+
+def test_a_100_page_pdf_is_accepted(tmp_path):
+    assert load_attachment(write_pdf(tmp_path / "book.pdf", pages=100)).media_type == "application/pdf"
+
+
+def test_an_encrypted_pdf_is_refused(tmp_path):
+    path = write_pdf(tmp_path / "locked.pdf", extra="/Encrypt 9 0 R ")
+    with pytest.raises(ChatError, match=r"locked.pdf is encrypted"):
+        load_attachment(path)
+
+
+def test_a_missing_file_is_refused_as_unreadable(tmp_path):
+    with pytest.raises(ChatError, match=r"Could not read gone.png"):
+        load_attachment(tmp_path / "gone.png")
+
+
+def test_the_original_name_is_used_in_messages_when_the_ui_kept_it(tmp_path):
+    path = tmp_path / "tmp123.txt"
+    path.write_text("text")
+    with pytest.raises(ChatError, match=r"holiday.png is not a file"):
+        load_attachment({"path": str(path), "orig_name": "holiday.png"})
+
+
+def test_more_than_100_images_in_one_request_are_refused():
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AA=="}}
+    request = {"messages": [{"role": "user", "content": [image] * 101}]}
+    with pytest.raises(ChatError, match=r"101 images; Claude accepts up to 100"):
+        check_request(request)
+
+
+def test_a_request_whose_files_exceed_32_mb_is_refused():
+    pdf = {
+        "type": "document",
+        "source": {"type": "base64", "media_type": "application/pdf", "data": "A" * MB},
+    }
+    request = {"messages": [{"role": "user", "content": [pdf] * 33}]}
+    with pytest.raises(ChatError, match=r"33\.0 MB; Claude accepts requests up to 32\.0 MB"):
+        check_request(request)

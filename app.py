@@ -11,6 +11,7 @@ import gradio as gr
 from dotenv import load_dotenv
 
 from chat import ChatError, ChatSession, Settings, make_client
+from chat.errors import explain
 
 log = logging.getLogger("app")
 
@@ -27,8 +28,8 @@ async def respond(message: str, history: list[dict[str, Any]], session: ChatSess
         async with session.stream_reply(message) as reply:
             async for _ in reply:
                 yield reply.text
-    except ChatError as error:
-        raise gr.Error(error.message) from error
+    except Exception as error:  # explain() logs the details and keeps them off the page
+        raise gr.Error(explain(error, session.settings).message) from error
 
 
 def build_demo(settings: Settings) -> gr.Blocks:
@@ -45,6 +46,13 @@ def build_demo(settings: Settings) -> gr.Blocks:
             description=description,
         )
     return demo
+
+
+def launch_options(settings: Settings) -> dict[str, Any]:
+    """The launch() options the settings decide: a password when APP_USERNAME/APP_PASSWORD are set."""
+    if settings.auth is None:
+        return {}
+    return {"auth": settings.auth, "auth_message": "This chat is password-protected."}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -66,7 +74,11 @@ def main(argv: list[str] | None = None) -> None:
     except ChatError as error:
         raise SystemExit(f"Configuration error: {error.message}") from None
     log.info("model %s (%s)", settings.model, "offline" if settings.offline else "Anthropic API")
-    build_demo(settings).queue().launch(server_name=args.host, server_port=args.port, share=args.share)
+    if args.share and settings.auth is None and not settings.offline:
+        log.warning("share link without a password: anyone with the link chats on your key")
+    build_demo(settings).queue().launch(
+        server_name=args.host, server_port=args.port, share=args.share, **launch_options(settings)
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ from typing import Any
 
 from anthropic.types import MessageParam
 
+from chat.errors import ChatError
+
 ShownPair = tuple[str, str | None]
 
 
@@ -57,8 +59,12 @@ def shown_pairs(history: Sequence[Mapping[str, Any]]) -> list[ShownPair]:
     Display-only messages (those with a metadata title, such as thinking or usage boxes)
     are skipped; several answer messages in a row are joined.
     """
+    if isinstance(history, str | bytes) or not isinstance(history, Sequence):
+        raise ChatError("The chat history must be a list of messages; nothing was sent.")
     pairs: list[list[str | None]] = []
     for message in history:
+        if not isinstance(message, Mapping):
+            raise ChatError("The chat history has an entry that is not a message; nothing was sent.")
         role, text = message.get("role"), _text(message.get("content"))
         if role == "user":
             pairs.append([text, None])
@@ -77,7 +83,8 @@ def _text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, Sequence):
-        return "".join(part.get("text", "") for part in content if isinstance(part, Mapping))
+        texts = (part.get("text") for part in content if isinstance(part, Mapping))
+        return "".join(text for text in texts if isinstance(text, str))
     return ""
 
 

@@ -32,19 +32,25 @@ async def respond(message: str, history: list[dict[str, Any]], session: ChatSess
         raise gr.Error(explain(error, session.settings).message) from error
 
 
+def read_message_box(payload: str | None) -> str:
+    """The message box's value; none at all (a bare /chat API call) reads as a blank message."""
+    return "" if payload is None else str(payload)
+
+
 def build_demo(settings: Settings) -> gr.Blocks:
     """The whole page: one chat, one conversation per browser tab."""
     template = ChatSession(make_client(settings), settings)
     description = OFFLINE_NOTE if settings.offline else f"Model: `{settings.model}`"
     with gr.Blocks(title="Claude chat") as demo:
         session = gr.State(template)  # Gradio copies it per tab: each gets its own history
-        gr.ChatInterface(
+        chat = gr.ChatInterface(
             respond,
             additional_inputs=[session],
             api_name="chat",
             title="Claude chat",
             description=description,
         )
+        chat.textbox.preprocess = read_message_box  # else Gradio fails on None before respond runs
     return demo
 
 

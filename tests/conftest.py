@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -105,6 +106,17 @@ def launched_app(settings: Settings) -> Iterator[str]:
         yield demo.local_url
     finally:
         demo.close()
+
+
+def assert_valid_history(messages: Sequence[dict[str, Any]]) -> None:
+    """The rules the Messages API sets: starts with the user, roles alternate, no empty content."""
+    assert messages and messages[0]["role"] == "user"
+    roles = [message["role"] for message in messages]
+    assert all(a != b for a, b in itertools.pairwise(roles)), roles
+    for message in messages:
+        content = message["content"]
+        texts = [content] if isinstance(content, str) else [b.get("text", "x") for b in content]
+        assert content and all(text.strip() for text in texts), message
 
 
 def free_port() -> int:

@@ -15,21 +15,39 @@ from chat.errors import explain
 
 log = logging.getLogger("app")
 
+NOTICE_TITLE = "\u26a0\ufe0f Error"
+
 OFFLINE_NOTE = (
     "**Offline demo model**: replies are canned, not from Claude. "
     "Set `ANTHROPIC_API_KEY` in `.env` and restart to talk to Claude."
 )
 
 
-async def respond(message: str, history: list[dict[str, Any]], session: ChatSession) -> AsyncIterator[str]:
-    """Stream one answer into the chat, as accumulated text."""
+async def respond(
+    message: str, history: list[dict[str, Any]], session: ChatSession
+) -> AsyncIterator[str | list[gr.ChatMessage]]:
+    """Stream one answer into the chat, as accumulated text; a failure ends it with a notice."""
+    shown = ""
     try:
         session.sync(history)
         async with session.stream_reply(message) as reply:
             async for _ in reply:
-                yield reply.text
+                shown = reply.text
+                yield shown
     except Exception as error:  # explain() logs the details and keeps them off the page
-        raise gr.Error(explain(error, session.settings).message) from error
+        notice = explain(error, session.settings).message
+        gr.Warning(notice)
+        yield failure_messages(shown, notice)
+
+
+def failure_messages(shown: str, notice: str) -> list[gr.ChatMessage]:
+    """The end of a failed reply: the partial answer, then the notice in a box of its own.
+
+    Not gr.Error: in Gradio 6.31 it covers the chat with an "Error" overlay and leaves the
+    message box disabled. The titled box is display-only, so it is never sent to Claude.
+    """
+    box = gr.ChatMessage(content=notice, metadata={"title": NOTICE_TITLE})
+    return [gr.ChatMessage(content=shown), box] if shown else [box]
 
 
 def read_message_box(payload: str | None) -> str:

@@ -50,9 +50,14 @@ def failure_messages(shown: str, notice: str) -> list[gr.ChatMessage]:
     return [gr.ChatMessage(content=shown), box] if shown else [box]
 
 
-def read_message_box(payload: str | None) -> str:
-    """The message box's value; none at all (a bare /chat API call) reads as a blank message."""
-    return "" if payload is None else str(payload)
+def read_message_box(payload: Any) -> str:
+    """The message box's value. Only API callers can send something else: none reads as blank,
+    anything not text is refused (Gradio would otherwise fail on None and str() the rest)."""
+    if payload is None:
+        return ""
+    if not isinstance(payload, str):
+        raise gr.Error("The message must be text.")
+    return payload
 
 
 def build_demo(settings: Settings) -> gr.Blocks:
@@ -68,7 +73,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
             title="Claude chat",
             description=description,
         )
-        chat.textbox.preprocess = read_message_box  # else Gradio fails on None before respond runs
+        chat.textbox.preprocess = read_message_box  # API callers can send any JSON value
     return demo
 
 

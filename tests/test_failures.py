@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from chat import ChatError, ChatSession, Settings, make_client
+from chat.limits import estimate_tokens
 from chat.reply import Reply, ReplyStatus
 from tests.conftest import assert_valid_history, free_port
 from tests.loopback_api import (
@@ -174,3 +175,9 @@ async def test_a_garbled_stream_gets_the_generic_message_and_logs_a_traceback(ap
     assert error.message.startswith("Something went wrong while answering")
     assert "Traceback" in caplog.text and "unexpected failure" in caplog.text
     assert "{not json" not in error.message
+
+
+async def test_a_failed_reply_charges_the_input_the_api_counted_plus_an_estimate_of_the_output(api):
+    session = session_for(api, replies(error_mid_stream(PARTIAL)))
+    await failed_reply(session)
+    assert session.budget.spent == 10 + estimate_tokens(PARTIAL)  # message_start said 10 input tokens

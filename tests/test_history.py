@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
+from chat import ChatError, ChatSession
 from chat.history import Turn, messages_for, reconcile, shown_pairs
+from tests.conftest import Scripted, ScriptedClient
 
 
 def test_plain_string_history_becomes_pairs():
@@ -49,3 +53,24 @@ def test_reconcile_rebuilds_turns_the_service_never_recorded():
         {"role": "user", "content": "Q"},
         {"role": "assistant", "content": [{"type": "text", "text": "A"}]},
     ]
+
+
+@pytest.mark.parametrize("history", ["a string", 42, None, [{"role": "user", "content": "hi"}, "stray"]])
+def test_malformed_history_is_refused_with_a_clear_error(history):
+    with pytest.raises(ChatError, match="chat history"):
+        shown_pairs(history)
+
+
+def test_content_parts_that_are_not_text_are_ignored():
+    history = [{"role": "user", "content": [{"type": "text", "text": 7}, {"text": "hi"}, "junk"]}]
+    assert shown_pairs(history) == [("hi", None)]
+
+
+async def test_a_refused_history_leaves_the_conversation_as_it_was(settings):
+    session = ChatSession(ScriptedClient(Scripted(["A1"])), settings)
+    async with session.stream_reply("Q1") as reply:
+        await reply.collect()
+    before = session.messages
+    with pytest.raises(ChatError):
+        session.sync([{"role": "user", "content": "Q1"}, 3])
+    assert session.messages == before

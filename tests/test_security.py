@@ -122,6 +122,14 @@ def test_with_a_password_the_chat_works_for_who_has_it(protected_url, api):
     assert chat(client, "hi")[-1] == "You said: hi"
 
 
+def test_after_login_the_page_config_holds_neither_the_password_nor_the_key(protected_url):
+    with httpx.Client(base_url=protected_url) as browser:
+        assert browser.post("login", data={"username": "ada", "password": "correct horse"}).status_code == 200
+        config = browser.get("config")
+    assert config.status_code == 200
+    assert "correct horse" not in config.text and FAKE_KEY not in config.text
+
+
 def test_a_wrong_password_is_refused(protected_url):
     with pytest.raises(Exception, match=r"(?i)incorrect|credentials|login"):
         Client(protected_url, auth=("ada", "wrong"), verbose=False)

@@ -31,7 +31,7 @@ def app_failing_with(
     *responses: Response, **overrides: object
 ) -> Iterator[tuple[Client, LoopbackMessagesAPI]]:
     """The app on a loopback API that answers with these responses first, then echoes."""
-    options = {"read_timeout": 0.5, "max_retries": 0, **overrides}
+    options = {"read_timeout": 5.0, "max_retries": 0, **overrides}
     with LoopbackMessagesAPI(replies(*responses)) as api:
         settings = Settings(api_key="sk-test-not-real", base_url=api.url, **options)
         with launched_app(settings) as url:

@@ -32,7 +32,7 @@ async def api() -> AsyncIterator[LoopbackMessagesAPI]:
 
 def session_for(api: LoopbackMessagesAPI, script: Script, **overrides: object) -> ChatSession:
     api.script = script
-    options = {"read_timeout": 0.5, "max_retries": 0, **overrides}
+    options = {"read_timeout": 5.0, "max_retries": 0, **overrides}
     settings = Settings(api_key="sk-test-not-real", base_url=api.url, **options)
     return ChatSession(make_client(settings), settings)
 

@@ -51,8 +51,8 @@ def failure_messages(shown: str, notice: str) -> list[gr.ChatMessage]:
 
 
 def read_message_box(payload: Any) -> str:
-    """The message box's value. Only API callers can send something else: none reads as blank,
-    anything not text is refused (Gradio would otherwise fail on None and str() the rest)."""
+    """The message box's value: None (a bare API call) reads as blank, anything not text is refused."""
+    # Without this, Gradio fails on None before respond runs, and str()s any other JSON value.
     if payload is None:
         return ""
     if not isinstance(payload, str):

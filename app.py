@@ -11,13 +11,17 @@ from typing import Any
 
 import gradio as gr
 from dotenv import load_dotenv
+from gradio.components.multimodal_textbox import MultimodalData
 
 from chat import ChatError, ChatSession, Settings, make_client
 from chat.attachments import ACCEPTED_SUFFIXES
+from chat.errors import explain
 from chat.export import conversation_json, conversation_markdown, load_conversation, shown_messages
 from chat.history import message_parts
 
 log = logging.getLogger("app")
+
+NOTICE_TITLE = "\u26a0\ufe0f Error"
 
 OFFLINE_NOTE = (
     "**Offline demo model**: replies are canned, not from Claude. "
@@ -27,16 +31,52 @@ OFFLINE_NOTE = (
 
 async def respond(
     message: dict[str, Any] | str, history: list[dict[str, Any]], session: ChatSession
-) -> AsyncIterator[str]:
-    """Stream one answer into the chat, as accumulated text; the message carries text and files."""
+) -> AsyncIterator[str | list[gr.ChatMessage]]:
+    """Stream one answer into the chat, as accumulated text; a failure ends it with a notice."""
     text, files = message_parts(message)
+    shown = ""
     try:
         session.sync(history)
         async with session.stream_reply(text, files) as reply:
             async for _ in reply:
-                yield reply.text
-    except ChatError as error:
-        raise gr.Error(error.message) from error
+                shown = reply.text
+                yield shown
+    except Exception as error:  # explain() logs the details and keeps them off the page
+        notice = explain(error, session.settings).message
+        gr.Warning(notice)
+        yield failure_messages(shown, notice)
+
+
+def failure_messages(shown: str, notice: str) -> list[gr.ChatMessage]:
+    """The end of a failed reply: the partial answer, then the notice in a box of its own.
+
+    Not gr.Error: in Gradio 6.31 it covers the chat with an "Error" overlay and leaves the
+    message box disabled. The titled box is display-only, so it is never sent to Claude.
+    """
+    box = gr.ChatMessage(content=notice, metadata={"title": NOTICE_TITLE})
+    return [gr.ChatMessage(content=shown), box] if shown else [box]
+
+
+class MessageBoxPayload(MultimodalData):
+    """What the message box accepts from the page or a script: text, and a list of files."""
+
+    @classmethod
+    def model_validate(cls, obj: Any, **options: Any) -> MessageBoxPayload:
+        """Refuse anything else with a message that says what to send (Gradio's own is generic)."""
+        text, files = (obj.get("text"), obj.get("files", [])) if isinstance(obj, dict) else (None, None)
+        if not isinstance(text, str) or not isinstance(files, list):
+            raise gr.Error('The message must be text: send {"text": "...", "files": []}.')
+        return super().model_validate(obj, **options)
+
+
+def guard_message_box(textbox: gr.MultimodalTextbox) -> None:
+    """Make the message box refuse malformed API payloads clearly and read a missing one as blank."""
+    textbox.data_model = MessageBoxPayload
+    preprocess = textbox.preprocess
+    # Gradio's own preprocess passes None on, and ChatInterface then fails with an AttributeError.
+    textbox.preprocess = lambda payload: (
+        preprocess(payload) if payload is not None else {"text": "", "files": []}
+    )
 
 
 def build_demo(settings: Settings) -> gr.Blocks:
@@ -56,6 +96,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
             title="Claude chat",
             description=description,
         )
+        guard_message_box(interface.textbox)
         add_export_controls(interface, session)
     return demo
 
@@ -97,6 +138,13 @@ def load_conversation_file(path: str, session: ChatSession) -> tuple[list, list,
     return shown, shown, session
 
 
+def launch_options(settings: Settings) -> dict[str, Any]:
+    """The launch() options the settings decide: a password when APP_USERNAME/APP_PASSWORD are set."""
+    if settings.auth is None:
+        return {}
+    return {"auth": settings.auth, "auth_message": "This chat is password-protected."}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options; host and port default to GRADIO_SERVER_NAME / GRADIO_SERVER_PORT."""
     parser = argparse.ArgumentParser(description="Run the Claude streaming chat demo.")
@@ -117,12 +165,14 @@ def main(argv: list[str] | None = None) -> None:
     except ChatError as error:
         raise SystemExit(f"Configuration error: {error.message}") from None
     log.info("model %s (%s)", settings.model, settings.backend)
-    serve(demo, host=args.host, port=args.port, share=args.share)
+    if args.share and settings.auth is None and not settings.offline:
+        log.warning("share link without a password: anyone with the link chats on your key")
+    serve(demo, host=args.host, port=args.port, share=args.share, **launch_options(settings))
 
 
-def serve(demo: gr.Blocks, host: str | None, port: int | None, share: bool) -> None:
+def serve(demo: gr.Blocks, host: str | None, port: int | None, share: bool, **options: Any) -> None:
     """Serve the app until interrupted; say clearly when the share link could not be opened."""
-    demo.queue().launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True)
+    demo.queue().launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True, **options)
     if share and not demo.share_url:
         # Gradio prints why the tunnel failed and carries on serving locally; make that unmissable.
         log.error(

@@ -7,7 +7,7 @@ import httpx2
 
 from chat.config import Settings
 from chat.offline import OfflineTransport
-from chat.providers import bedrock_client, vertex_client
+from chat.providers import bedrock_client, client_options, vertex_client
 
 OFFLINE_BASE_URL = "http://offline.invalid"
 
@@ -32,5 +32,8 @@ def make_client(settings: Settings, http_client: httpx2.AsyncClient | None = Non
     if settings.provider == "bedrock":
         return bedrock_client(settings, http_client)
     return anthropic.AsyncAnthropic(
-        api_key=settings.api_key, base_url=settings.base_url, http_client=http_client
+        api_key=settings.api_key,
+        base_url=settings.base_url,
+        http_client=http_client,
+        **client_options(settings),
     )

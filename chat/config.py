@@ -40,6 +40,13 @@ class Settings:
     vertex_region: str | None = None
     aws_region: str | None = None
     bedrock_api_key: str | None = field(default=None, repr=False)
+    max_retries: int = 2
+    read_timeout: float = 30.0
+    max_input_chars: int = 50_000
+    rate_limit_per_minute: int = 20
+    daily_token_budget: int = 2_000_000
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
 
     @property
     def offline(self) -> bool:
@@ -75,7 +82,20 @@ class Settings:
             vertex_region=env.get("CLOUD_ML_REGION", "").strip() or None,
             aws_region=(env.get("AWS_REGION", "") or env.get("AWS_DEFAULT_REGION", "")).strip() or None,
             bedrock_api_key=env.get("AWS_BEARER_TOKEN_BEDROCK", "").strip() or None,
+            max_retries=_whole_number(env, "CHAT_MAX_RETRIES", 2),
+            read_timeout=_positive_float(env, "CHAT_READ_TIMEOUT", 30.0),
+            max_input_chars=_positive_int(env, "CHAT_MAX_INPUT_CHARS", 50_000),
+            rate_limit_per_minute=_whole_number(env, "CHAT_RATE_LIMIT_PER_MINUTE", 20),
+            daily_token_budget=_whole_number(env, "CHAT_DAILY_TOKEN_BUDGET", 2_000_000),
+            **_credentials(env),
         )
+
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        """The (username, password) the page asks for, or None when it is open."""
+        if self.username and self.password:
+            return (self.username, self.password)
+        return None
 
 
 def load_env_file(path: str | Path = ".env") -> None:
@@ -121,6 +141,36 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise ChatError(f"{name} must be a whole number above 0, not {raw!r}.")
     return int(raw)
+
+
+def _whole_number(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()):
+        raise ChatError(f"{name} must be a whole number (0 or more; 0 turns it off), not {raw!r}.")
+    return int(raw)
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise ChatError(f"{name} must be a number of seconds above 0, not {raw!r}.")
+    return value
+
+
+def _credentials(env: Mapping[str, str]) -> dict[str, str | None]:
+    username = env.get("APP_USERNAME", "").strip() or None
+    password = env.get("APP_PASSWORD", "") or None
+    if (username is None) != (password is None):
+        raise ChatError("Set both APP_USERNAME and APP_PASSWORD to protect the page, or neither.")
+    return {"username": username, "password": password}
 
 
 def _non_negative_float(env: Mapping[str, str], name: str, default: float) -> float:

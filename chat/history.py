@@ -88,8 +88,12 @@ def shown_pairs(history: Sequence[Mapping[str, Any]]) -> list[ShownPair]:
     Display-only messages (those with a metadata title, such as thinking or usage boxes)
     are skipped; several answer messages in a row are joined.
     """
+    if isinstance(history, str | bytes) or not isinstance(history, Sequence):
+        raise ChatError("The chat history must be a list of messages; nothing was sent.")
     pairs: list[ShownPair] = []
     for message in history:
+        if not isinstance(message, Mapping):
+            raise ChatError("The chat history has an entry that is not a message; nothing was sent.")
         role, content = message.get("role"), message.get("content")
         if role == "user":
             pairs.append(ShownPair(_text(content), None, _files(content)))
@@ -123,8 +127,12 @@ def _parts(content: Any) -> list[Any]:
 
 
 def _text(content: Any) -> str:
-    texts = [p if isinstance(p, str) else p.get("text", "") for p in _parts(content) if _is_text(p)]
-    return "".join(texts)
+    if isinstance(content, str):
+        return content
+    texts = [
+        part if isinstance(part, str) else part.get("text") for part in _parts(content) if _is_text(part)
+    ]
+    return "".join(text for text in texts if isinstance(text, str))
 
 
 def _files(content: Any) -> tuple[str, ...]:
@@ -134,6 +142,7 @@ def _files(content: Any) -> tuple[str, ...]:
 
 
 def _is_text(part: Any) -> bool:
+    # From gradio_client a message's parts can be plain strings beside file dicts.
     return isinstance(part, str) or (isinstance(part, Mapping) and not _is_file(part))
 
 

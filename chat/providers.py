@@ -18,6 +18,7 @@ from chat.errors import ChatError
 # of the Bedrock user guide. This SDK would otherwise send its own first-party version string.
 VERTEX_API_VERSION = "vertex-2023-10-16"
 BEDROCK_API_VERSION = "bedrock-2023-05-31"
+CONNECT_TIMEOUT = 10.0
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
 
@@ -43,6 +44,7 @@ def vertex_client(settings: Settings, http_client: httpx2.AsyncClient | None = N
         credentials=credentials,
         http_client=http_client,
         middleware=[_body_version(VERTEX_API_VERSION)],
+        **client_options(settings),
     )
 
 
@@ -69,7 +71,14 @@ def bedrock_client(
         api_key=settings.bedrock_api_key,
         http_client=http_client,
         middleware=[_body_version(BEDROCK_API_VERSION)],
+        **client_options(settings),
     )
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    """Retries and timeouts for any provider: `read_timeout` between stream bytes, so a stall fails fast."""
+    timeout = httpx2.Timeout(settings.read_timeout, connect=min(CONNECT_TIMEOUT, settings.read_timeout))
+    return {"max_retries": settings.max_retries, "timeout": timeout}
 
 
 def _extra(module: str, extra: str) -> ModuleType:

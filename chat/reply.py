@@ -12,7 +12,9 @@ from typing import Any
 from anthropic.types import Message
 
 from chat.client import ChatClient
+from chat.config import Settings
 from chat.errors import ChatError, explain
+from chat.limits import estimate_tokens
 
 
 class ReplyStatus(enum.Enum):
@@ -54,6 +56,7 @@ class Reply:
         client: ChatClient,
         request: dict[str, Any],
         on_done: Callable[[Reply], None],
+        settings: Settings | None = None,
     ) -> None:
         self.request = request
         self.text = ""
@@ -63,6 +66,8 @@ class Reply:
         self.error: ChatError | None = None
         self.started_at = time.monotonic()
         self.first_token_at: float | None = None
+        self.input_tokens: int | None = None  # as counted by the API when the stream started
+        self._settings = settings
         self._client = client
         self._on_done = on_done
         self._events: AsyncIterator[Delta] | None = None
@@ -105,7 +110,7 @@ class Reply:
             if self.message.stop_reason is None:
                 raise ChatError("The answer was cut off: the stream ended early. Try again.")
         except Exception as exc:
-            self.error = explain(exc)
+            self.error = explain(exc, self._settings)
             self._finish(ReplyStatus.FAILED)
             raise self.error from exc
         finally:
@@ -113,7 +118,22 @@ class Reply:
                 done = self.message is not None and self.message.stop_reason is not None
                 self._finish(ReplyStatus.COMPLETE if done else ReplyStatus.STOPPED)
 
+    @property
+    def tokens_used(self) -> int:
+        """Tokens this reply cost: the API's usage when complete, an estimate when cut short."""
+        if self.message is not None:
+            return _billed_input(self.message.usage) + self.message.usage.output_tokens
+        if self.input_tokens is None and not (self.text or self.thinking):
+            return 0  # nothing reached Claude, or nothing came back
+        prompt = self.input_tokens
+        if prompt is None:
+            prompt = estimate_tokens(str(self.request.get("messages", "")))
+        return prompt + estimate_tokens(self.thinking + self.text)
+
     def _take(self, event: Any) -> Delta | None:
+        if event.type == "message_start":
+            self.input_tokens = _billed_input(event.message.usage)
+            return None
         if event.type == "text":
             self.text += event.text
             delta: Delta = TextDelta(event.text)
@@ -129,3 +149,8 @@ class Reply:
     def _finish(self, status: ReplyStatus) -> None:
         self.status = status
         self._on_done(self)
+
+
+def _billed_input(usage: Any) -> int:
+    cached = (usage.cache_creation_input_tokens or 0) + (usage.cache_read_input_tokens or 0)
+    return usage.input_tokens + cached

@@ -14,6 +14,7 @@ from chat.client import ChatClient
 from chat.config import Settings
 from chat.errors import ChatError
 from chat.history import Turn, messages_for, reconcile, shown_pairs, user_message
+from chat.limits import RateLimit, TokenBudget
 from chat.reply import Reply, ReplyStatus
 
 
@@ -24,16 +25,33 @@ class ChatSession:
     the final message's content blocks (thinking and signatures included). A stopped or
     failed reply keeps the text the user saw as the answer; with no text at all, the turn
     stays on screen but is not sent to Claude again.
+
+    Spend guards: each session has its own message rate limit; the token budget is shared
+    by every copy of a session (one per process when the UI copies a template).
     """
 
-    def __init__(self, client: ChatClient, settings: Settings, turns: Sequence[Turn] = ()) -> None:
+    def __init__(
+        self,
+        client: ChatClient,
+        settings: Settings,
+        turns: Sequence[Turn] = (),
+        *,
+        rate_limit: RateLimit | None = None,
+        budget: TokenBudget | None = None,
+    ) -> None:
         self.client = client
         self.settings = settings
         self.turns: list[Turn] = list(turns)
+        self.rate_limit = rate_limit or RateLimit(settings.rate_limit_per_minute)
+        self.budget = budget or TokenBudget(settings.daily_token_budget)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> ChatSession:
-        # UI frameworks copy the template session per visitor: share the client, copy history.
-        return ChatSession(self.client, self.settings, copy.deepcopy(self.turns, memo))
+        # UI frameworks copy the template session per visitor: share the client and the
+        # budget, copy the history, start a fresh rate limit.
+        turns = copy.deepcopy(self.turns, memo)
+        return ChatSession(
+            self.client, self.settings, turns, rate_limit=self.rate_limit.fresh(), budget=self.budget
+        )
 
     @property
     def messages(self) -> list[MessageParam]:
@@ -46,14 +64,19 @@ class ChatSession:
 
     def stream_reply(self, message: str, files: Sequence[str | Mapping[str, Any]] = ()) -> Reply:
         """Start Claude's answer to a message and its files (checked first); use it with `async with`."""
-        message = message or ""
-        if not message.strip() and not files:
-            raise ChatError("Type a message or attach a file first: blank messages are not sent.")
+        message = self._checked_message(message, files)
+        self.rate_limit.admit()
+        self.budget.check()
         user = user_message(message, attachment_blocks(files))
         request = self.request_for([*self.messages, user])
         check_request(request)
         names = tuple(Path(file_path(file)).name for file in files)
-        return Reply(self.client, request, on_done=lambda reply: self._record(user, message, names, reply))
+        return Reply(
+            self.client,
+            request,
+            on_done=lambda reply: self._record(user, message, names, reply),
+            settings=self.settings,
+        )
 
     def request_for(self, messages: list[MessageParam]) -> dict[str, Any]:
         """The Messages API arguments for this conversation and settings."""
@@ -66,7 +89,22 @@ class ChatSession:
             request["system"] = self.settings.system_prompt
         return request
 
+    def _checked_message(self, message: object, files: Sequence[object]) -> str:
+        if message is not None and not isinstance(message, str):
+            raise ChatError("The message must be text.")
+        message = message or ""
+        if not message.strip() and not files:
+            raise ChatError("Type a message or attach a file first: blank messages are not sent.")
+        limit = self.settings.max_input_chars
+        if len(message) > limit:
+            raise ChatError(
+                f"Your message is {len(message):,} characters long; the limit is {limit:,}. "
+                "Shorten it and send again: nothing was sent."
+            )
+        return message
+
     def _record(self, user: MessageParam, text: str, files: tuple[str, ...], reply: Reply) -> None:
+        self.budget.charge(reply.tokens_used)
         content = _answer_content(reply)
         assistant: MessageParam | None = {"role": "assistant", "content": content} if content else None
         self.turns.append(Turn(user, assistant, text, reply.text, files))

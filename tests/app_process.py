@@ -11,8 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.conftest import free_port
-from tests.test_app import _wait_until_serving
+from tests.conftest import free_port, wait_until_serving
 
 ROOT = Path(__file__).parent.parent
 
@@ -75,7 +74,7 @@ def app_py(*args: str, **env: str) -> Iterator[AppProcess]:
     )
     running = AppProcess(f"http://127.0.0.1:{port}/", process)
     try:
-        _wait_until_serving(running.url, process)
+        wait_until_serving(running.url, process)
         yield running
     finally:
         running.stop()

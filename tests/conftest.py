@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
+import subprocess
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -10,8 +13,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
 from anthropic.types import Message
+from gradio_client import Client, handle_file
 from PIL import Image
 
 import app
@@ -100,11 +105,39 @@ def loopback_api() -> Iterator[LoopbackMessagesAPI]:
 def launched_app(settings: Settings) -> Iterator[str]:
     """The real app for these settings, served on a free local port; yields its URL."""
     demo = app.build_demo(settings)
-    demo.queue().launch(server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    options = app.launch_options(settings)  # the password, when the settings set one
+    demo.queue().launch(server_port=free_port(), prevent_thread_lock=True, quiet=True, **options)
     try:
         yield demo.local_url
     finally:
         demo.close()
+
+
+def assert_valid_history(messages: Sequence[dict[str, Any]]) -> None:
+    """The rules the Messages API sets: starts with the user, roles alternate, no empty content."""
+    assert messages and messages[0]["role"] == "user"
+    roles = [message["role"] for message in messages]
+    assert all(a != b for a, b in itertools.pairwise(roles)), roles
+    for message in messages:
+        content = message["content"]
+        texts = [content] if isinstance(content, str) else [b.get("text", "x") for b in content]
+        assert content and all(text.strip() for text in texts), message
+
+
+def chat(client: Client, message: str, files: Sequence[str | Path] = ()) -> list[Any]:
+    """Send a message (and files) as the page does; return every update (a failure ends with a notice)."""
+    job = client.submit({"text": message, "files": [handle_file(str(f)) for f in files]}, api_name="/chat")
+    updates = list(job)
+    job.result()  # raises AppError if the app itself failed
+    return updates
+
+
+def notice_in(update: Any) -> str | None:
+    """The failure notice a reply's last update ends with, or None when it ended normally."""
+    last = update[-1] if isinstance(update, list) and update else None
+    if isinstance(last, dict) and (last.get("metadata") or {}).get("title") == app.NOTICE_TITLE:
+        return last["content"]
+    return None
 
 
 def free_port() -> int:
@@ -135,3 +168,16 @@ def write_pdf(path: Path, pages: int = 1, extra: str = "") -> Path:
         ("%PDF-1.4\n" + "\n".join(objects) + f"\ntrailer << /Root 1 0 R {extra}>>\n%%EOF\n").encode()
     )
     return path
+
+
+def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    """Wait until the app process answers on its URL; fail with its output if it died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read().decode()
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise AssertionError(f"app did not start serving {url} within {timeout}s")

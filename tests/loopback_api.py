@@ -8,23 +8,36 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import struct
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from chat.wire import ScriptedMessage, TextBlock, message_events, split_into_chunks
+from chat.wire import ScriptedMessage, TextBlock, error_event, message_events, split_into_chunks
+
+HangUp = Literal["close", "reset", "truncate"]
+STALL_LIMIT = 30.0  # a stalled stream waits at most this long for the client to give up
 
 
 @dataclass
 class Stream:
-    """A 200 SSE response: these events, with `delay` seconds before each content delta."""
+    """A 200 SSE response: these events, with `delay` seconds before each content delta.
+
+    Faults: `hang_up_after` ends the connection after that many events, as `hang_up` says:
+    "close" (a clean end of the body), "reset" (a TCP reset) or "truncate" (the chunked
+    body stops mid-way); `stall_after` stops sending after that many events but keeps the
+    connection open until the client gives up.
+    """
 
     events: Sequence[bytes]
     delay: float = 0.0
     first_delay: float = 0.0
     hang_up_after: int | None = None  # close the connection after this many events
+    hang_up: HangUp = "close"
+    stall_after: int | None = None
 
 
 @dataclass
@@ -70,6 +83,42 @@ def echo_reply(text: str, *, delay: float = 0.0, words_per_chunk: int = 2) -> St
 def echo_script(delay: float = 0.0) -> Script:
     """Answer each request with 'You said: <last user text>'."""
     return lambda body: echo_reply(f"You said: {last_user_text(body)}", delay=delay)
+
+
+def replies(*responses: Response, then: Script | None = None) -> Script:
+    """Answer requests with these responses in turn, then as `then` says (echo by default)."""
+    queue: Iterator[Response] = iter(responses)
+    after = then or echo_script()
+    return lambda body: next(queue, None) or after(body)
+
+
+def text_events(text: str, words_per_chunk: int = 2) -> list[bytes]:
+    """The whole event list of a streamed text reply."""
+    message = ScriptedMessage([TextBlock(split_into_chunks(text, words_per_chunk))], model="loopback")
+    return list(message_events(message))
+
+
+def _sent_through(events: Sequence[bytes]) -> int:
+    """How many events carry the whole text: everything up to its last delta."""
+    return 1 + max(i for i, event in enumerate(events) if b"content_block_delta" in event)
+
+
+def error_mid_stream(text: str, error_type: str = "overloaded_error", message: str = "Overloaded") -> Stream:
+    """A stream that sends `text`, then an `event: error` instead of the end."""
+    events = text_events(text)
+    return Stream([*events[: _sent_through(events)], error_event(error_type, message)])
+
+
+def cut_mid_stream(text: str, how: HangUp = "truncate") -> Stream:
+    """A stream that sends `text`, then loses its connection as `how` says."""
+    events = text_events(text)
+    return Stream(events, hang_up_after=_sent_through(events), hang_up=how)
+
+
+def stall_mid_stream(text: str) -> Stream:
+    """A stream that sends `text`, then goes silent with the connection open."""
+    events = text_events(text)
+    return Stream(events, stall_after=_sent_through(events))
 
 
 class LoopbackMessagesAPI:
@@ -131,8 +180,8 @@ class LoopbackMessagesAPI:
                 await self._respond(self.script(exchange.body), exchange, reader, writer)
             else:
                 await _send_failure(writer, Failure(404, "not_found_error", f"No route {path}"))
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass  # the client left, or the server is shutting down mid-stream
         finally:
             writer.close()
 
@@ -146,7 +195,10 @@ class LoopbackMessagesAPI:
         if isinstance(response, Failure):
             await _send_failure(writer, response)
             return
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n")
+        chunked = response.hang_up == "truncate"
+        framing = "transfer-encoding: chunked\r\n" if chunked else ""
+        head = f"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n{framing}connection: close\r\n\r\n"
+        writer.write(head.encode())
         client_left = asyncio.create_task(reader.read())  # returns b"" when the client hangs up
         try:
             for number, event in enumerate(response.events):
@@ -154,18 +206,36 @@ class LoopbackMessagesAPI:
                 if b"content_block_delta" not in event and number:
                     pause = 0.0
                 if response.hang_up_after is not None and number >= response.hang_up_after:
+                    _hang_up(writer, response.hang_up)
                     return
+                if response.stall_after is not None and number >= response.stall_after:
+                    pause = STALL_LIMIT
                 if await _client_left_within(client_left, pause):
                     exchange.client_left_at = time.monotonic()
                     return
-                writer.write(event)
+                writer.write(_chunk(event) if chunked else event)
                 await writer.drain()
                 exchange.events_sent += 1
+            if chunked:
+                writer.write(b"0\r\n\r\n")
             exchange.finished_at = time.monotonic()
             if await _client_left_within(client_left, 0.0):
                 exchange.client_left_at = time.monotonic()
         finally:
             client_left.cancel()
+
+
+def _chunk(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+def _hang_up(writer: asyncio.StreamWriter, how: HangUp) -> None:
+    if how == "reset":  # linger 0: close() sends a TCP RST instead of a clean FIN
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+    elif how == "truncate":
+        writer.write(b"40\r\n" + b"event: content_block_delta\ndata: {")  # a chunk cut short
 
 
 async def _client_left_within(client_left: asyncio.Task[bytes], seconds: float) -> bool:

@@ -8,8 +8,7 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,8 +16,17 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+import app
 from chat import Settings
-from tests.conftest import free_port, launched_app, write_image, write_pdf
+from tests.conftest import (
+    chat,
+    free_port,
+    launched_app,
+    notice_in,
+    wait_until_serving,
+    write_image,
+    write_pdf,
+)
 from tests.loopback_api import Failure, LoopbackMessagesAPI
 
 ROOT = Path(__file__).parent.parent
@@ -28,14 +36,6 @@ ROOT = Path(__file__).parent.parent
 def app_url(loopback_api: LoopbackMessagesAPI) -> Iterator[str]:
     with launched_app(Settings(api_key="sk-test-not-real", base_url=loopback_api.url)) as url:
         yield url
-
-
-def chat(client: Client, message: str, files: Sequence[str | Path] = ()) -> list[str]:
-    """Send a message (and files) the way the page does; return every update, raise what the page shows."""
-    job = client.submit({"text": message, "files": [handle_file(str(f)) for f in files]}, api_name="/chat")
-    updates = list(job)
-    job.result()  # raises AppError with the message the page would show
-    return updates
 
 
 def test_reply_streams_in_several_growing_updates(app_url, loopback_api):
@@ -71,8 +71,9 @@ def test_the_request_uses_the_configured_model_and_key(app_url, loopback_api):
 
 def test_an_api_failure_shows_a_clear_message(app_url, loopback_api):
     loopback_api.script = lambda body: Failure(400, "invalid_request_error", "bad request")
-    with pytest.raises(AppError, match=r"Claude could not answer \(error 400\)"):
-        chat(Client(app_url, verbose=False), "hi")
+    notice = chat(Client(app_url, verbose=False), "hi")[-1][-1]  # the reply ends with a notice box
+    assert notice["metadata"]["title"] == app.NOTICE_TITLE
+    assert notice["content"].startswith("Claude could not answer (error 400)")
 
 
 def test_python_app_py_serves_the_offline_model_with_no_key():
@@ -84,7 +85,7 @@ def test_python_app_py_serves_the_offline_model_with_no_key():
     )
     try:
         url = f"http://127.0.0.1:{port}/"
-        _wait_until_serving(url, process)
+        wait_until_serving(url, process)
         assert "Offline demo model" in httpx.get(url).text
         updates = chat(Client(url, verbose=False), "hello offline")
         assert len(updates) >= 3
@@ -92,18 +93,6 @@ def test_python_app_py_serves_the_offline_model_with_no_key():
     finally:
         process.terminate()
         process.wait(10)
-
-
-def _wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stdout.read().decode()
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise AssertionError(f"app did not start serving {url} within {timeout}s")
 
 
 def test_an_uploaded_image_reaches_the_api_as_an_image_block(app_url, loopback_api, tmp_path):
@@ -132,8 +121,8 @@ def test_a_file_that_is_not_an_image_or_pdf_shows_a_clear_message_and_sends_noth
 ):
     fake = tmp_path / "notes.png"
     fake.write_text("not an image at all")
-    with pytest.raises(AppError, match=r"notes.png is not a file Claude can read\. Attach PNG, JPEG, GIF"):
-        chat(Client(app_url, verbose=False), "look", [fake])
+    notice = notice_in(chat(Client(app_url, verbose=False), "look", [fake])[-1])
+    assert notice.startswith("notes.png is not a file Claude can read. Attach PNG, JPEG, GIF")
     assert loopback_api.requests == []
 
 

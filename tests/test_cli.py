@@ -126,7 +126,10 @@ def test_an_api_failure_exits_non_zero_with_a_one_line_message(loopback_api, ter
     loopback_api.script = lambda body: Failure(400, "invalid_request_error", "bad request")
     terminal = terminals("hi", env=environment(loopback_api))
     assert terminal.finish() == 1
-    assert terminal.stderr.strip() == "Error: Claude could not answer (error 400). Try again in a moment."
+    assert terminal.stderr.strip() == (
+        "Error: Claude could not answer (error 400): bad request. "
+        "Check CHAT_MODEL, CHAT_MAX_TOKENS and CHAT_SYSTEM_PROMPT, or rephrase the message."
+    )
 
 
 def test_a_bad_setting_exits_with_a_configuration_message(terminals):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import httpx2
 import pytest
 
-from chat import ChatError, Settings
+from chat import ChatError, Settings, make_client
 from chat.config import DEFAULT_MODEL, read_env_file
 
 
@@ -64,3 +65,57 @@ def test_a_dot_env_file_is_read_with_comments_export_and_quotes(tmp_path):
 
 def test_no_dot_env_file_means_no_values(tmp_path):
     assert read_env_file(tmp_path / ".env") == {}
+
+
+def test_reliability_and_spend_settings_have_documented_defaults():
+    settings = Settings.from_env({})
+    assert (settings.max_retries, settings.read_timeout, settings.max_input_chars) == (2, 30.0, 50_000)
+    assert (settings.rate_limit_per_minute, settings.daily_token_budget) == (20, 2_000_000)
+    assert settings.auth is None
+
+
+def test_reliability_and_spend_settings_are_read():
+    settings = Settings.from_env(
+        {
+            "CHAT_MAX_RETRIES": "0",
+            "CHAT_READ_TIMEOUT": "2.5",
+            "CHAT_MAX_INPUT_CHARS": "1000",
+            "CHAT_RATE_LIMIT_PER_MINUTE": "0",
+            "CHAT_DAILY_TOKEN_BUDGET": "500",
+        }
+    )
+    assert (settings.max_retries, settings.read_timeout, settings.max_input_chars) == (0, 2.5, 1000)
+    assert (settings.rate_limit_per_minute, settings.daily_token_budget) == (0, 500)
+
+
+@pytest.mark.parametrize(
+    "name", ["CHAT_MAX_RETRIES", "CHAT_RATE_LIMIT_PER_MINUTE", "CHAT_DAILY_TOKEN_BUDGET"]
+)
+@pytest.mark.parametrize("value", ["-1", "many", "2.5", "\u00b2"])
+def test_a_bad_count_says_what_is_wrong(name, value):
+    with pytest.raises(ChatError, match=f"{name} must be a whole number"):
+        Settings.from_env({name: value})
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "soon", "inf", "nan"])
+def test_a_bad_read_timeout_says_what_is_wrong(value):
+    with pytest.raises(ChatError, match="CHAT_READ_TIMEOUT must be a number of seconds above 0"):
+        Settings.from_env({"CHAT_READ_TIMEOUT": value})
+
+
+def test_a_username_and_password_turn_on_the_password():
+    settings = Settings.from_env({"APP_USERNAME": "ada", "APP_PASSWORD": "s3cret pass"})
+    assert settings.auth == ("ada", "s3cret pass")
+    assert "s3cret" not in repr(settings)
+
+
+@pytest.mark.parametrize("env", [{"APP_USERNAME": "ada"}, {"APP_PASSWORD": "s3cret"}])
+def test_half_a_password_setting_is_refused(env):
+    with pytest.raises(ChatError, match="Set both APP_USERNAME and APP_PASSWORD"):
+        Settings.from_env(env)
+
+
+def test_the_client_gets_the_read_timeout_and_retries():
+    client = make_client(Settings(api_key="sk-x", read_timeout=7.5, max_retries=4))
+    assert isinstance(client.timeout, httpx2.Timeout)
+    assert (client.timeout.read, client.max_retries) == (7.5, 4)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
+from chat import ChatError, ChatSession
 from chat.history import ShownPair, Turn, messages_for, reconcile, shown_pairs
-from tests.conftest import write_image
+from tests.conftest import Scripted, ScriptedClient, write_image
 
 
 def test_plain_string_history_becomes_pairs():
@@ -103,3 +106,24 @@ def test_a_rebuilt_turn_whose_file_is_gone_says_so_instead_of_sending_nothing(tm
             "Could not read cat.png: No such file or directory.]",
         }
     ]
+
+
+@pytest.mark.parametrize("history", ["a string", 42, None, [{"role": "user", "content": "hi"}, "stray"]])
+def test_malformed_history_is_refused_with_a_clear_error(history):
+    with pytest.raises(ChatError, match="chat history"):
+        shown_pairs(history)
+
+
+def test_content_parts_that_are_not_text_are_ignored():
+    history = [{"role": "user", "content": [{"type": "text", "text": 7}, {"text": "hi"}, 42, None]}]
+    assert shown_pairs(history) == [ShownPair("hi", None)]
+
+
+async def test_a_refused_history_leaves_the_conversation_as_it_was(settings):
+    session = ChatSession(ScriptedClient(Scripted(["A1"])), settings)
+    async with session.stream_reply("Q1") as reply:
+        await reply.collect()
+    before = session.messages
+    with pytest.raises(ChatError):
+        session.sync([{"role": "user", "content": "Q1"}, 3])
+    assert session.messages == before

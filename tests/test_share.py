@@ -13,8 +13,7 @@ from gradio_client import Client
 
 import app
 from tests.app_process import app_py
-from tests.conftest import free_port
-from tests.test_app import chat
+from tests.conftest import chat, free_port
 
 SHARE_FAILED = "Could not open a share link"
 

@@ -14,9 +14,8 @@ from packaging.specifiers import SpecifierSet
 
 from chat import Settings
 from tests.app_process import app_py
-from tests.conftest import launched_app
+from tests.conftest import chat, launched_app
 from tests.loopback_api import LoopbackMessagesAPI
-from tests.test_app import chat
 
 ROOT = Path(__file__).parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())

@@ -67,7 +67,9 @@ def test_a_mid_stream_failure_shows_the_error_and_keeps_the_partial_answer(
     chat_page.ask(QUESTION)
 
     assert re.search(r"overloaded", chat_page.error_message(), re.IGNORECASE)
-    assert chat_page.answers() == [partial]
+    answer = chat_page.answer()
+    assert answer.startswith(partial) and re.search(r"overloaded", answer[len(partial) :], re.IGNORECASE)
+    chat_page.wait_until_idle()  # the message box is usable again: no reload needed to go on
 
 
 def test_reloading_the_page_logs_no_errors_in_the_browser_console(

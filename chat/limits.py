@@ -1,0 +1,90 @@
+"""Spend guards: a message rate per session and a token budget per day for the whole process."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from chat.errors import ChatError
+
+WINDOW_SECONDS = 60.0
+CHARS_PER_TOKEN = 4  # a rough estimate, for replies stopped before the API reported usage
+
+
+def utc_today() -> dt.date:
+    """Today's date in UTC: the budget's day."""
+    return dt.datetime.now(dt.UTC).date()
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count for text the API has not counted for us."""
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+class RateLimit:
+    """At most `per_minute` messages in any 60 seconds; 0 turns the limit off."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self._clock = clock
+        self._sent: deque[float] = deque()
+
+    def fresh(self) -> RateLimit:
+        """The same limit with nothing counted yet, for a new session."""
+        return RateLimit(self.per_minute, self._clock)
+
+    def admit(self) -> None:
+        """Count one message, or raise ChatError if this one would go over the limit."""
+        if not self.per_minute:
+            return
+        now = self._clock()
+        while self._sent and now - self._sent[0] >= WINDOW_SECONDS:
+            self._sent.popleft()
+        if len(self._sent) >= self.per_minute:
+            wait = max(1, math.ceil(WINDOW_SECONDS - (now - self._sent[0])))
+            raise ChatError(
+                f"Slow down: this chat takes at most {self.per_minute} messages a minute. "
+                f"Try again in {wait} seconds; nothing was sent."
+            )
+        self._sent.append(now)
+
+
+class TokenBudget:
+    """Tokens the whole process may spend per UTC day, shared by every session; 0 turns it off."""
+
+    def __init__(self, per_day: int, today: Callable[[], dt.date] = utc_today) -> None:
+        self.per_day = per_day
+        self._today = today
+        self._day = today()
+        self._spent = 0
+        self._lock = threading.Lock()
+
+    @property
+    def spent(self) -> int:
+        """Tokens counted so far today."""
+        with self._lock:
+            self._roll_over()
+            return self._spent
+
+    def check(self) -> None:
+        """Raise ChatError once today's budget is used up."""
+        if self.per_day and self.spent >= self.per_day:
+            raise ChatError(
+                f"This app has used its token budget for today ({self.per_day:,} tokens), so it "
+                "is not sending more messages to Claude. It resets at midnight UTC."
+            )
+
+    def charge(self, tokens: int) -> None:
+        """Count tokens a reply used."""
+        with self._lock:
+            self._roll_over()
+            self._spent += max(0, tokens)
+
+    def _roll_over(self) -> None:
+        today = self._today()
+        if today != self._day:
+            self._day, self._spent = today, 0

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import gradio as gr
 from dotenv import load_dotenv
 
 from chat import ChatError, ChatSession, Settings, make_client
+from chat.config import EFFORT_LEVELS
+from chat.models import ModelChoice, list_models, with_model
+from chat.options import TurnOptions
+from chat.reply import ReplyStatus
+from chat.view import Box, ReplyView
 
 log = logging.getLogger("app")
 
@@ -18,32 +25,144 @@ OFFLINE_NOTE = (
     "**Offline demo model**: replies are canned, not from Claude. "
     "Set `ANTHROPIC_API_KEY` in `.env` and restart to talk to Claude."
 )
+EFFORT_NOTE = (
+    "How hard Claude works: depth versus speed and cost. (There is no temperature: current Claude "
+    "models and the API version this SDK speaks reject it.) Settings apply from your next message."
+)
+DEFAULT_EFFORT = "default"
+STOP_WAIT_SECONDS = 5.0
 
 
-async def respond(message: str, history: list[dict[str, Any]], session: ChatSession) -> AsyncIterator[str]:
-    """Stream one answer into the chat, as accumulated text."""
+async def respond(
+    message: str,
+    history: list[dict[str, Any]],
+    session: ChatSession,
+    model: str | None = None,
+    system_prompt: str | None = None,
+    max_tokens: float | None = None,
+    thinking: bool | None = None,
+    effort: str | None = None,
+) -> AsyncIterator[list[gr.ChatMessage]]:
+    """Stream one answer into the chat: a thinking box, the answer, then its receipt."""
     try:
+        options = turn_options(session.settings, model, system_prompt, max_tokens, thinking, effort)
         session.sync(history)
-        async with session.stream_reply(message) as reply:
+        async with session.stream_reply(message, options) as reply:
             async for _ in reply:
-                yield reply.text
+                yield chat_messages(session.view(reply))
+        yield chat_messages(session.view(reply))
     except ChatError as error:
         raise gr.Error(error.message) from error
 
 
+def turn_options(
+    settings: Settings,
+    model: str | None,
+    system_prompt: str | None,
+    max_tokens: float | None,
+    thinking: bool | None,
+    effort: str | None,
+) -> TurnOptions:
+    """The settings panel's values for this turn (a value left empty takes the environment's default)."""
+    defaults = TurnOptions.from_settings(settings)
+    if max_tokens is not None and float(max_tokens).is_integer():
+        max_tokens = int(max_tokens)
+    return TurnOptions(
+        model=model or defaults.model,
+        max_tokens=defaults.max_tokens if max_tokens is None else max_tokens,  # type: ignore[arg-type]
+        system_prompt=defaults.system_prompt if system_prompt is None else system_prompt.strip(),
+        thinking=defaults.thinking if thinking is None else thinking,
+        effort=defaults.effort if effort in (None, "") else (None if effort == DEFAULT_EFFORT else effort),
+        prompt_caching=defaults.prompt_caching,
+    )
+
+
+def chat_messages(view: ReplyView) -> list[gr.ChatMessage]:
+    """A reply's view as chat messages; every box gets a metadata title, so it is never sent back."""
+    messages = [box_message(view.thinking)] if view.thinking else []
+    if view.answer:
+        messages.append(gr.ChatMessage(content=view.answer))
+    return messages + [box_message(note) for note in view.notes]
+
+
+def box_message(box: Box) -> gr.ChatMessage:
+    """One display-only box as a collapsible chat message."""
+    metadata: dict[str, Any] = {"title": box.title}
+    if box.log:
+        metadata["log"] = box.log
+    if box.status:
+        metadata["status"] = box.status
+    if box.duration is not None:
+        metadata["duration"] = box.duration
+    return gr.ChatMessage(content=box.body, metadata=metadata)  # type: ignore[arg-type]
+
+
+async def show_stop_receipt(shown: list[dict[str, Any]], session: ChatSession) -> Any:
+    """After Stop, redraw the stopped answer with its receipt: the closed generator cannot yield it."""
+    reply = session.last_reply
+    if reply is None or not await reply.wait_until_ended(STOP_WAIT_SECONDS):
+        return gr.skip()
+    users = [index for index, message in enumerate(shown) if message.get("role") == "user"]
+    if reply.status is not ReplyStatus.STOPPED or not users:
+        return gr.skip()
+    return [*shown[: users[-1] + 1], *chat_messages(session.view(reply))]
+
+
+def forget_spend(session: ChatSession) -> None:
+    """The chat was cleared: its running cost starts again."""
+    session.forget_spend()
+
+
+def available_models(settings: Settings) -> list[ModelChoice]:
+    """The models to offer, asked of the API once at start (the built-in list if it cannot say)."""
+
+    async def ask() -> list[ModelChoice]:
+        client = make_client(settings)  # its own client: this runs on a throwaway event loop
+        try:
+            return await list_models(client)
+        finally:
+            await client.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return with_model(pool.submit(asyncio.run, ask()).result(), settings.model)
+
+
+def settings_panel(settings: Settings, models: Sequence[ModelChoice]) -> list[gr.components.Component]:
+    """The settings inputs, in respond's order; their values start from the environment."""
+    return [
+        gr.Dropdown([(m.label, m.id) for m in models], value=settings.model, label="Model"),
+        gr.Textbox(settings.system_prompt, label="System prompt", lines=3, placeholder="Optional"),
+        gr.Number(settings.max_tokens, label="Max tokens", precision=0, minimum=1),
+        gr.Checkbox(settings.thinking, label="Show extended thinking (adaptive)"),
+        gr.Dropdown(
+            [DEFAULT_EFFORT, *EFFORT_LEVELS],
+            value=settings.effort or DEFAULT_EFFORT,
+            label="Effort",
+            info=EFFORT_NOTE,
+        ),
+    ]
+
+
 def build_demo(settings: Settings) -> gr.Blocks:
     """The whole page: one chat, one conversation per browser tab."""
-    template = ChatSession(make_client(settings), settings)
-    description = OFFLINE_NOTE if settings.offline else f"Model: `{settings.model}`"
+    models = available_models(settings)
+    template = ChatSession(make_client(settings), settings, models=models)
+    description = OFFLINE_NOTE if settings.offline else f"Model: `{settings.model}` (change it in Settings)"
     with gr.Blocks(title="Claude chat") as demo:
         session = gr.State(template)  # Gradio copies it per tab: each gets its own history
-        gr.ChatInterface(
+        chat = gr.ChatInterface(
             respond,
-            additional_inputs=[session],
+            additional_inputs=[session, *settings_panel(settings, models)],
+            additional_inputs_accordion=gr.Accordion("Settings", open=False),
+            editable=True,
             api_name="chat",
             title="Claude chat",
             description=description,
         )
+        chat.textbox.stop(
+            show_stop_receipt, [chat.chatbot, session], [chat.chatbot_value], api_visibility="undocumented"
+        )
+        chat.chatbot.clear(forget_spend, [session], None, queue=False, api_visibility="undocumented")
     return demo
 
 

@@ -10,6 +10,8 @@ from chat.errors import ChatError
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
 TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off"}
+EFFORT_LEVELS = ("low", "medium", "high", "xhigh", "max")
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,9 @@ class Settings:
     system_prompt: str = ""
     force_offline: bool = False
     offline_delay: float = 0.04
+    thinking: bool = False
+    effort: str | None = None  # None: the model's default effort
+    prompt_caching: bool = True
 
     @property
     def offline(self) -> bool:
@@ -41,7 +46,28 @@ class Settings:
             system_prompt=env.get("CHAT_SYSTEM_PROMPT", "").strip(),
             force_offline=env.get("CHAT_OFFLINE", "").strip().lower() in TRUE_WORDS,
             offline_delay=_non_negative_float(env, "CHAT_OFFLINE_DELAY", 0.04),
+            thinking=_flag(env, "CHAT_THINKING", default=False),
+            effort=_effort(env, "CHAT_EFFORT"),
+            prompt_caching=_flag(env, "CHAT_PROMPT_CACHING", default=True),
         )
+
+
+def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in TRUE_WORDS | FALSE_WORDS:
+        raise ChatError(f"{name} must be 1 or 0 (on or off), not {raw!r}.")
+    return raw in TRUE_WORDS
+
+
+def _effort(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip().lower()
+    if not raw or raw == "default":
+        return None
+    if raw not in EFFORT_LEVELS:
+        raise ChatError(f"{name} must be one of {', '.join(EFFORT_LEVELS)} (or empty), not {raw!r}.")
+    return raw
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 from anthropic.types import MessageParam
 
 ShownPair = tuple[str, str | None]
+THINKING_TYPES = {"thinking", "redacted_thinking"}
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class Turn:
     assistant: MessageParam | None  # None: no answer worth sending back (failed or empty)
     shown_user: str
     shown_answer: str | None
+    system: str | None = None  # the system prompt it was answered under; None: rebuilt from the screen
 
     @classmethod
     def from_text(cls, user: str, answer: str | None) -> Turn:
@@ -34,13 +36,30 @@ class Turn:
         return _same(self.shown_user, user) and _same(self.shown_answer, answer)
 
 
-def messages_for(turns: Sequence[Turn]) -> list[MessageParam]:
-    """The message list Claude gets: answered turns only, so roles always alternate."""
+def messages_for(turns: Sequence[Turn], system: str | None = None) -> list[MessageParam]:
+    """The message list Claude gets: answered turns only, so roles always alternate.
+
+    Given the system prompt of the coming request, thinking blocks of turns answered under
+    another system prompt are left out: a thinking block is only valid after the same prefix
+    (system prompt included) it was produced with, and the API rejects or drops it otherwise.
+    """
     messages: list[MessageParam] = []
     for turn in turns:
-        if turn.assistant is not None:
-            messages += [turn.user, turn.assistant]
+        if turn.assistant is None:
+            continue
+        assistant = turn.assistant
+        if system is not None and turn.system is not None and turn.system != system:
+            assistant = _without_thinking(assistant)
+        messages += [turn.user, assistant]
     return messages
+
+
+def _without_thinking(message: MessageParam) -> MessageParam:
+    content = message["content"]
+    if isinstance(content, str):
+        return message
+    kept = [b for b in content if not (isinstance(b, Mapping) and b.get("type") in THINKING_TYPES)]
+    return {"role": message["role"], "content": kept}
 
 
 def reconcile(turns: Sequence[Turn], shown: Sequence[ShownPair]) -> list[Turn]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import time
 from collections.abc import AsyncIterator, Callable
@@ -63,6 +64,10 @@ class Reply:
         self.error: ChatError | None = None
         self.started_at = time.monotonic()
         self.first_token_at: float | None = None
+        self.answer_started_at: float | None = None  # the first text delta: thinking ends here
+        self.finished_at: float | None = None
+        self.started_usage: Any = None  # usage from message_start: input and cache tokens, known at once
+        self._done = asyncio.Event()
         self._client = client
         self._on_done = on_done
         self._events: AsyncIterator[Delta] | None = None
@@ -86,6 +91,19 @@ class Reply:
             await self._events.aclose()  # type: ignore[attr-defined]
         if self.status in (ReplyStatus.PENDING, ReplyStatus.STREAMING):
             self._finish(ReplyStatus.STOPPED)
+
+    @property
+    def ended(self) -> bool:
+        """True once the reply is complete, stopped or failed."""
+        return self.status in (ReplyStatus.COMPLETE, ReplyStatus.STOPPED, ReplyStatus.FAILED)
+
+    async def wait_until_ended(self, timeout: float) -> bool:
+        """Wait (at most `timeout` seconds) for the reply to end; return whether it did."""
+        try:
+            await asyncio.wait_for(self._done.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
     async def collect(self) -> str:
         """Drain the reply and return its whole text."""
@@ -114,9 +132,14 @@ class Reply:
                 self._finish(ReplyStatus.COMPLETE if done else ReplyStatus.STOPPED)
 
     def _take(self, event: Any) -> Delta | None:
+        if event.type == "message_start":
+            self.started_usage = event.message.usage
+            return None
         if event.type == "text":
             self.text += event.text
             delta: Delta = TextDelta(event.text)
+            if self.answer_started_at is None:
+                self.answer_started_at = time.monotonic()
         elif event.type == "thinking":
             self.thinking += event.thinking
             delta = ThinkingDelta(event.thinking)
@@ -128,4 +151,8 @@ class Reply:
 
     def _finish(self, status: ReplyStatus) -> None:
         self.status = status
-        self._on_done(self)
+        self.finished_at = time.monotonic()
+        try:
+            self._on_done(self)
+        finally:
+            self._done.set()

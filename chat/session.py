@@ -12,7 +12,14 @@ from anthropic.types import ContentBlockParam, MessageParam
 from chat.config import Settings
 from chat.errors import ChatError
 from chat.history import Turn, messages_for, reconcile, shown_pairs
+from chat.models import BUILT_IN_MODELS, ModelChoice, catalog
+from chat.options import TurnOptions
 from chat.reply import Reply, ReplyStatus
+from chat.usage import PriceTable, Spend, turn_stats
+from chat.view import ReplyView, reply_view
+
+# "summarized" returns the thinking text; newer models default to "omitted" (a signature only).
+ADAPTIVE_THINKING = {"type": "adaptive", "display": "summarized"}
 
 
 class ChatSession:
@@ -25,48 +32,81 @@ class ChatSession:
     """
 
     def __init__(
-        self, client: anthropic.AsyncAnthropic, settings: Settings, turns: Sequence[Turn] = ()
+        self,
+        client: anthropic.AsyncAnthropic,
+        settings: Settings,
+        turns: Sequence[Turn] = (),
+        models: Sequence[ModelChoice] = BUILT_IN_MODELS,
+        prices: PriceTable | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
         self.turns: list[Turn] = list(turns)
+        self.models = catalog(models)
+        self.prices = prices if prices is not None else PriceTable.load()
+        self.spend = Spend()
+        self.last_reply: Reply | None = None
 
     def __deepcopy__(self, memo: dict[int, Any]) -> ChatSession:
         # UI frameworks copy the template session per visitor: share the client, copy history.
-        return ChatSession(self.client, self.settings, copy.deepcopy(self.turns, memo))
+        models = list(self.models.values())
+        return ChatSession(self.client, self.settings, copy.deepcopy(self.turns, memo), models, self.prices)
 
     @property
     def messages(self) -> list[MessageParam]:
-        """The history as Claude will receive it, oldest first."""
-        return messages_for(self.turns)
+        """The history as Claude will receive it with the default options, oldest first."""
+        return messages_for(self.turns, self.settings.system_prompt)
 
     def sync(self, shown: Sequence[Mapping[str, Any]]) -> None:
         """Match the history to what the screen shows (after retry, undo or edit)."""
         self.turns = reconcile(self.turns, shown_pairs(shown))
 
-    def stream_reply(self, message: str) -> Reply:
+    def forget_spend(self) -> None:
+        """Start the conversation's running total again (the chat was cleared)."""
+        self.spend = Spend()
+
+    def stream_reply(self, message: str, options: TurnOptions | None = None) -> Reply:
         """Start Claude's answer to a message; use it with `async with`."""
         if not message or not message.strip():
             raise ChatError("Type a message first: blank messages are not sent.")
+        options = options or TurnOptions.from_settings(self.settings)
         user: MessageParam = {"role": "user", "content": message}
-        request = self.request_for([*self.messages, user])
-        return Reply(self.client, request, on_done=lambda reply: self._record(user, reply))
+        request = self.request_for([*messages_for(self.turns, options.system_prompt), user], options)
+        reply = Reply(self.client, request, on_done=lambda done: self._record(user, done, options))
+        self.last_reply = reply
+        return reply
 
-    def request_for(self, messages: list[MessageParam]) -> dict[str, Any]:
-        """The Messages API arguments for this conversation and settings."""
+    def request_for(self, messages: list[MessageParam], options: TurnOptions | None = None) -> dict[str, Any]:
+        """The Messages API arguments for this conversation and these options."""
+        options = options or TurnOptions.from_settings(self.settings)
+        model = self.models.get(options.model)
         request: dict[str, Any] = {
-            "model": self.settings.model,
-            "max_tokens": self.settings.max_tokens,
+            "model": options.model,
+            "max_tokens": options.max_tokens,
             "messages": messages,
         }
-        if self.settings.system_prompt:
-            request["system"] = self.settings.system_prompt
+        if options.prompt_caching:
+            request["cache_control"] = {"type": "ephemeral"}  # caches the whole prefix, turn after turn
+        if options.system_prompt:
+            request["system"] = options.system_prompt
+        if options.thinking:
+            request["thinking"] = dict(ADAPTIVE_THINKING)
+        elif model is not None and model.can_disable_thinking:
+            request["thinking"] = {"type": "disabled"}
+        if options.effort and model is not None and options.effort in model.effort_levels:
+            request["output_config"] = {"effort": options.effort}
         return request
 
-    def _record(self, user: MessageParam, reply: Reply) -> None:
+    def view(self, reply: Reply) -> ReplyView:
+        """How a reply of this conversation should show, with its receipt once it has ended."""
+        return reply_view(reply, self.prices, self.spend)
+
+    def _record(self, user: MessageParam, reply: Reply, options: TurnOptions) -> None:
         content = _answer_content(reply)
         assistant: MessageParam | None = {"role": "assistant", "content": content} if content else None
-        self.turns.append(Turn(user, assistant, str(user["content"]), reply.text))
+        self.turns.append(Turn(user, assistant, str(user["content"]), reply.text, options.system_prompt))
+        if reply.status is not ReplyStatus.FAILED or reply.started_usage is not None:
+            self.spend = self.spend.plus(turn_stats(reply, self.prices))
 
 
 def _answer_content(reply: Reply) -> list[ContentBlockParam]:

@@ -106,6 +106,16 @@ def launched_app(settings: Settings) -> Iterator[str]:
         demo.close()
 
 
+def answer_text(update: list[dict[str, Any]]) -> str:
+    """The answer in one chat update: its messages without a metadata title (boxes are display-only)."""
+    return "\n\n".join(m["content"] for m in update if not (m.get("metadata") or {}).get("title"))
+
+
+def boxes(update: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The display-only boxes of one chat update, by title."""
+    return {m["metadata"]["title"]: m for m in update if (m.get("metadata") or {}).get("title")}
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 nobody is listening on right now."""
     with socket.socket() as sock:

@@ -130,15 +130,18 @@ def available_models(settings: Settings) -> list[ModelChoice]:
 def settings_panel(settings: Settings, models: Sequence[ModelChoice]) -> list[gr.components.Component]:
     """The settings inputs, in respond's order; their values start from the environment."""
     return [
-        gr.Dropdown([(m.label, m.id) for m in models], value=settings.model, label="Model"),
-        gr.Textbox(settings.system_prompt, label="System prompt", lines=3, placeholder="Optional"),
-        gr.Number(settings.max_tokens, label="Max tokens", precision=0, minimum=1),
-        gr.Checkbox(settings.thinking, label="Show extended thinking (adaptive)"),
+        gr.Dropdown([(m.label, m.id) for m in models], value=settings.model, label="Model", render=False),
+        gr.Textbox(
+            settings.system_prompt, label="System prompt", lines=3, placeholder="Optional", render=False
+        ),
+        gr.Number(settings.max_tokens, label="Max tokens", precision=0, render=False),
+        gr.Checkbox(settings.thinking, label="Show extended thinking (adaptive)", render=False),
         gr.Dropdown(
             [DEFAULT_EFFORT, *EFFORT_LEVELS],
             value=settings.effort or DEFAULT_EFFORT,
             label="Effort",
             info=EFFORT_NOTE,
+            render=False,
         ),
     ]
 
@@ -153,7 +156,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
         chat = gr.ChatInterface(
             respond,
             additional_inputs=[session, *settings_panel(settings, models)],
-            additional_inputs_accordion=gr.Accordion("Settings", open=False),
+            additional_inputs_accordion=gr.Accordion("Settings", open=False, render=False),
             editable=True,
             api_name="chat",
             title="Claude chat",

@@ -93,7 +93,7 @@ def _ending_notes(reply: Reply) -> list[Box]:
     if reply.status is ReplyStatus.STOPPED:
         received = turn_stats(reply, PriceTable({})).usage.output
         body = "You stopped this answer. What arrived stays in the conversation, as shown."
-        return [Box("⏹ Stopped", body, log=f"≈ {received:,} tokens received", status="done")]
+        return [Box("Stopped", body, log=f"≈ {received:,} tokens received", status="done")]
     stop_reason = reply.message.stop_reason if reply.message is not None else None
     if stop_reason == "max_tokens":
         limit = reply.request.get("max_tokens")
@@ -101,13 +101,13 @@ def _ending_notes(reply: Reply) -> list[Box]:
             f"The answer reached the max tokens limit ({limit:,} tokens, thinking included). "
             "Ask Claude to continue, or raise **Max tokens** in Settings and retry."
         )
-        return [Box("✂ Cut off at max tokens", body, log=f"limit {limit:,} tokens")]
+        return [Box("Cut off at max tokens", body, log=f"limit {limit:,} tokens")]
     if stop_reason == "model_context_window_exceeded":
         body = (
             "The conversation filled the model's context window. Undo or edit earlier turns, "
             "or clear the chat and start again with a summary."
         )
-        return [Box("✂ Cut off: context window full", body)]
+        return [Box("Cut off: context window full", body)]
     if stop_reason == "refusal":
         return [Box("Claude declined to continue", "Rephrase the request, or start a new chat.")]
     return []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -10,11 +11,14 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import anthropic
+import httpx2
 import pytest
 from anthropic.types import Message
 
 import app
 from chat import Settings
+from chat.wire import ScriptedMessage, message_events
 from tests.loopback_api import LoopbackMessagesAPI, echo_script
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -82,6 +86,21 @@ class ScriptedClient:
         stream = _ScriptedStream(self.replies.pop(0))
         self.streams.append(stream)
         return stream
+
+
+def sdk_client_streaming(
+    *messages: ScriptedMessage, seen: list[Any] | None = None
+) -> anthropic.AsyncAnthropic:
+    """A real AsyncAnthropic whose HTTP layer streams each scripted message in wire format, in turn."""
+    bodies = [b"".join(message_events(message)) for message in messages]
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        if seen is not None:
+            seen.append(json.loads(request.content))
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=bodies.pop(0))
+
+    http_client = httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
+    return anthropic.AsyncAnthropic(api_key="sk-test-not-real", http_client=http_client, max_retries=0)
 
 
 @pytest.fixture

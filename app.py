@@ -16,8 +16,7 @@ from chat import ChatError, ChatSession, Settings, make_client
 from chat.config import EFFORT_LEVELS
 from chat.models import ModelChoice, list_models, with_model
 from chat.options import TurnOptions
-from chat.reply import ReplyStatus
-from chat.view import Box, ReplyView
+from chat.view import Box, ReplyView, unmarked_stopped_turn
 
 log = logging.getLogger("app")
 
@@ -98,14 +97,25 @@ def box_message(box: Box) -> gr.ChatMessage:
 
 
 async def show_stop_receipt(shown: list[dict[str, Any]], session: ChatSession) -> Any:
-    """After Stop, redraw the stopped answer with its receipt: the closed generator cannot yield it."""
+    """After Stop, redraw the stopped answer with its receipt: the closed generator cannot yield it.
+
+    Gradio keeps the last value the generator yielded; this second Stop listener waits for the
+    reply to end, then replaces the last turn on screen with the stopped reply's view (a
+    follow-up copies the screen into ChatInterface's history state, after its own sync ran).
+    It leaves the screen alone if the last turn is not that reply.
+    """
     reply = session.last_reply
     if reply is None or not await reply.wait_until_ended(STOP_WAIT_SECONDS):
         return gr.skip()
-    users = [index for index, message in enumerate(shown) if message.get("role") == "user"]
-    if reply.status is not ReplyStatus.STOPPED or not users:
+    start = unmarked_stopped_turn(shown, reply)
+    if start is None:
         return gr.skip()
-    return [*shown[: users[-1] + 1], *chat_messages(session.view(reply))]
+    return [*shown[: start + 1], *chat_messages(session.view(reply))]
+
+
+def same_messages(shown: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The chat's messages as they are: copies the screen into ChatInterface's history state."""
+    return shown
 
 
 def forget_spend(session: ChatSession) -> None:
@@ -151,6 +161,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
     models = available_models(settings)
     template = ChatSession(make_client(settings), settings, models=models)
     description = OFFLINE_NOTE if settings.offline else f"Model: `{settings.model}` (change it in Settings)"
+    hidden: dict[str, Any] = {"api_visibility": "undocumented"}
     with gr.Blocks(title="Claude chat") as demo:
         session = gr.State(template)  # Gradio copies it per tab: each gets its own history
         chat = gr.ChatInterface(
@@ -163,9 +174,9 @@ def build_demo(settings: Settings) -> gr.Blocks:
             description=description,
         )
         chat.textbox.stop(
-            show_stop_receipt, [chat.chatbot, session], [chat.chatbot_value], api_visibility="undocumented"
-        )
-        chat.chatbot.clear(forget_spend, [session], None, queue=False, api_visibility="undocumented")
+            show_stop_receipt, [chat.chatbot, session], [chat.chatbot], show_progress="hidden", **hidden
+        ).then(same_messages, [chat.chatbot], [chat.chatbot_state], queue=False, **hidden)
+        chat.chatbot.clear(forget_spend, [session], None, queue=False, **hidden)
     return demo
 
 

@@ -33,7 +33,7 @@ class Turn:
     def matches(self, pair: ShownPair) -> bool:
         """True when the screen still shows this turn as it was recorded."""
         user, answer = pair
-        return _same(self.shown_user, user) and _same(self.shown_answer, answer)
+        return same_words(self.shown_user, user) and same_words(self.shown_answer, answer)
 
 
 def messages_for(turns: Sequence[Turn], system: str | None = None) -> list[MessageParam]:
@@ -78,21 +78,23 @@ def shown_pairs(history: Sequence[Mapping[str, Any]]) -> list[ShownPair]:
     """
     pairs: list[list[str | None]] = []
     for message in history:
-        role, text = message.get("role"), _text(message.get("content"))
+        role, text = message.get("role"), text_of(message.get("content"))
         if role == "user":
             pairs.append([text, None])
-        elif role == "assistant" and pairs and not _display_only(message):
+        elif role == "assistant" and pairs and not display_only(message):
             answer = pairs[-1][1]
             pairs[-1][1] = text if answer is None else f"{answer}\n\n{text}"
     return [(user or "", answer) for user, answer in pairs]
 
 
-def _display_only(message: Mapping[str, Any]) -> bool:
+def display_only(message: Mapping[str, Any]) -> bool:
+    """True for a box the UI shows but never sends (it has a metadata title)."""
     metadata = message.get("metadata") or {}
     return bool(isinstance(metadata, Mapping) and metadata.get("title"))
 
 
-def _text(content: Any) -> str:
+def text_of(content: Any) -> str:
+    """The text of a chat message's content (a string, or a list of parts)."""
     if isinstance(content, str):
         return content
     if isinstance(content, Sequence):
@@ -100,6 +102,7 @@ def _text(content: Any) -> str:
     return ""
 
 
-def _same(recorded: str | None, shown: str | None) -> bool:
-    # The UI may re-indent or re-wrap text (Gradio runs inspect.cleandoc), so compare words.
+def same_words(recorded: str | None, shown: str | None) -> bool:
+    """True when two texts have the same words (the UI may re-indent or re-wrap text)."""
+    # Gradio runs inspect.cleandoc on displayed strings, so compare words, not characters.
     return (recorded or "").split() == (shown or "").split()

@@ -7,9 +7,11 @@ it so (Gradio: a metadata title) and the history never sends it to Claude.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+from chat.history import display_only, same_words, text_of
 from chat.reply import Reply, ReplyStatus
 from chat.usage import PriceTable, Spend, TokenUsage, TurnStats, turn_stats
 
@@ -38,6 +40,7 @@ class ReplyView:
 
 THINKING_TITLE = "Thinking"
 USAGE_TITLE = "Usage"
+STOPPED_TITLE = "Stopped"
 
 
 def reply_view(reply: Reply, prices: PriceTable | None = None, spend: Spend | None = None) -> ReplyView:
@@ -48,6 +51,29 @@ def reply_view(reply: Reply, prices: PriceTable | None = None, spend: Spend | No
         if prices is not None and reply.status is not ReplyStatus.FAILED:
             notes.append(usage_box(turn_stats(reply, prices), spend, prices))
     return ReplyView(_thinking_box(reply), reply.text, tuple(notes))
+
+
+def unmarked_stopped_turn(shown: Sequence[Mapping[str, Any]], reply: Reply) -> int | None:
+    """Where the stopped reply's turn starts on screen, if it is the last turn and not marked yet.
+
+    The index is that of its user message; None when the screen shows another turn last
+    (after an undo, say) or already shows the receipt.
+    """
+    if reply.status is not ReplyStatus.STOPPED:
+        return None
+    users = [index for index, message in enumerate(shown) if message.get("role") == "user"]
+    if not users:
+        return None
+    turn = shown[users[-1] + 1 :]
+    asked = reply.request["messages"][-1]["content"]
+    answer = " ".join(text_of(m.get("content")) for m in turn if not display_only(m)).split()
+    if not same_words(text_of(asked), text_of(shown[users[-1]].get("content"))):
+        return None
+    if answer != reply.text.split()[: len(answer)]:
+        return None
+    if any((m.get("metadata") or {}).get("title") == STOPPED_TITLE for m in turn):
+        return None
+    return users[-1]
 
 
 def usage_box(stats: TurnStats, spend: Spend | None, prices: PriceTable) -> Box:
@@ -93,7 +119,7 @@ def _ending_notes(reply: Reply) -> list[Box]:
     if reply.status is ReplyStatus.STOPPED:
         received = turn_stats(reply, PriceTable({})).usage.output
         body = "You stopped this answer. What arrived stays in the conversation, as shown."
-        return [Box("Stopped", body, log=f"≈ {received:,} tokens received", status="done")]
+        return [Box(STOPPED_TITLE, body, log=f"≈ {received:,} tokens received", status="done")]
     stop_reason = reply.message.stop_reason if reply.message is not None else None
     if stop_reason == "max_tokens":
         limit = reply.request.get("max_tokens")

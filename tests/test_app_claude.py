@@ -164,3 +164,10 @@ def test_no_display_box_text_ever_reaches_the_api(client, api):
     chat(client, "third", thinking=True)
     sent = json.dumps(api.requests[-1]["messages"])
     assert "This chat so far" not in sent and "Cut off" not in sent and "tokens/s" not in sent
+
+
+def test_the_offline_model_thinks_in_the_thinking_box_when_thinking_is_on():
+    with launched_app(Settings(force_offline=True, offline_delay=0.0)) as url:
+        final = chat(Client(url, verbose=False), "hello", thinking=True)[-1]
+    assert "offline model" in boxes(final)[THINKING_TITLE]["content"]
+    assert "offline demo model" in answer_text(final) and USAGE_TITLE in boxes(final)

@@ -157,3 +157,13 @@ def test_editing_the_first_message_sends_it_alone(page, api):
     page.get_by_role("button", name="Submit", exact=True).first.click()
     wait_for_answer(page, api, 3)
     assert api.requests[2]["messages"] == [{"role": "user", "content": "first, edited"}]
+
+
+def test_clear_starts_the_running_total_again(page, api):
+    send(page, api, "first")
+    send(page, api, "second")
+    page.get_by_role("button", name="Clear", exact=True).first.click()
+    page.wait_for_function("!document.body.innerText.includes('Answer 2')")
+    send(page, api, "third")
+    page.get_by_text("Usage").last.click()
+    wait_for_text(page, "This chat so far (1 answer,")

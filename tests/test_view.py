@@ -5,7 +5,7 @@ from __future__ import annotations
 from chat import ChatSession, ThinkingDelta
 from chat.options import TurnOptions
 from chat.usage import estimate_tokens
-from chat.view import THINKING_TITLE, USAGE_TITLE
+from chat.view import STOPPED_TITLE, THINKING_TITLE, USAGE_TITLE, unmarked_stopped_turn
 from chat.wire import ScriptedMessage, TextBlock, ThinkingBlock
 from tests.conftest import sdk_client_streaming
 
@@ -112,3 +112,45 @@ async def test_an_unpriced_model_shows_tokens_but_says_its_cost_is_unknown(setti
     async with session.stream_reply("hi", TurnOptions(model="claude-unknown-9", max_tokens=64)) as reply:
         await reply.collect()
     assert "cost unknown" in notes_by_title(session.view(reply))[USAGE_TITLE].log
+
+
+async def stopped_reply(settings, words: int = 10) -> tuple[ChatSession, object]:
+    session = ChatSession(
+        sdk_client_streaming(ScriptedMessage([TextBlock([f"w{i} " for i in range(50)])])), settings
+    )
+    async with session.stream_reply("count") as reply:
+        async for _ in reply:
+            if reply.text.count("w") == words:
+                break
+    return session, reply
+
+
+def screen(*messages: tuple[str, str]) -> list[dict]:
+    return [{"role": role, "content": [{"type": "text", "text": text}]} for role, text in messages]
+
+
+async def test_the_stopped_turn_shown_last_is_found_for_its_receipt(settings):
+    _, reply = await stopped_reply(settings)
+    shown = screen(("user", "hi"), ("assistant", "hello"), ("user", "count"), ("assistant", "w0 w1 w2"))
+    assert unmarked_stopped_turn(shown, reply) == 2
+
+
+async def test_a_stopped_turn_already_marked_is_left_alone(settings):
+    _, reply = await stopped_reply(settings)
+    shown = screen(("user", "count"), ("assistant", reply.text))
+    shown.append({"role": "assistant", "content": "", "metadata": {"title": STOPPED_TITLE}})
+    assert unmarked_stopped_turn(shown, reply) is None
+
+
+async def test_no_receipt_goes_on_a_turn_that_is_not_the_stopped_reply(settings):
+    _, reply = await stopped_reply(settings)
+    assert unmarked_stopped_turn(screen(("user", "something else"), ("assistant", "w0")), reply) is None
+    assert unmarked_stopped_turn(screen(("user", "count"), ("assistant", "other words")), reply) is None
+    assert unmarked_stopped_turn([], reply) is None
+
+
+async def test_a_complete_reply_needs_no_stop_receipt(settings):
+    session = ChatSession(sdk_client_streaming(ScriptedMessage([TextBlock(["done"])])), settings)
+    async with session.stream_reply("count") as reply:
+        await reply.collect()
+    assert unmarked_stopped_turn(screen(("user", "count"), ("assistant", "done")), reply) is None

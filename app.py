@@ -174,7 +174,12 @@ def build_demo(settings: Settings) -> gr.Blocks:
             description=description,
         )
         chat.textbox.stop(
-            show_stop_receipt, [chat.chatbot, session], [chat.chatbot], show_progress="hidden", **hidden
+            show_stop_receipt,
+            [chat.chatbot, session],
+            [chat.chatbot],
+            show_progress="hidden",
+            concurrency_limit=None,  # it only waits for a stop: never make one tab wait for another
+            **hidden,
         ).then(same_messages, [chat.chatbot], [chat.chatbot_state], queue=False, **hidden)
         chat.chatbot.clear(forget_spend, [session], None, queue=False, **hidden)
     return demo

@@ -85,7 +85,7 @@ def usage_box(stats: TurnStats, spend: Spend | None, prices: PriceTable) -> Box:
     if stats.tokens_per_second is not None:
         parts.append(f"{approx}{stats.tokens_per_second:.0f} tokens/s")
     body = [
-        f"**This answer** ({stats.model}): {approx}{_usage_detail(stats.usage)}; {_cost(stats.cost, approx)}."
+        f"This answer ({stats.model}): {approx}{_usage_detail(stats.usage)}; {_cost(stats.cost, approx)}."
     ]
     if stats.estimated:
         body.append("Output tokens are estimated: the API reports them only when an answer ends.")
@@ -95,7 +95,7 @@ def usage_box(stats: TurnStats, spend: Spend | None, prices: PriceTable) -> Box:
             f" ({spend.unpriced} answer(s) from unpriced models not included)" if spend.unpriced else ""
         )
         body.append(
-            f"**This chat so far** ({spend.answers} answer{'s' * (spend.answers > 1)}, retries and stops "
+            f"This chat so far ({spend.answers} answer{'s' * (spend.answers > 1)}, retries and stops "
             f"included): {_usage_detail(spend.usage)}; {total}${spend.cost:.4f}{unpriced}."
         )
     body.append(f"Costs are estimates from list prices checked {prices.checked}: {prices.source}")
@@ -125,7 +125,7 @@ def _ending_notes(reply: Reply) -> list[Box]:
         limit = reply.request.get("max_tokens")
         body = (
             f"The answer reached the max tokens limit ({limit:,} tokens, thinking included). "
-            "Ask Claude to continue, or raise **Max tokens** in Settings and retry."
+            "Ask Claude to continue, or raise Max tokens in Settings and retry."
         )
         return [Box("Cut off at max tokens", body, log=f"limit {limit:,} tokens")]
     if stop_reason == "model_context_window_exceeded":

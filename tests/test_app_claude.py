@@ -92,7 +92,7 @@ def test_the_usage_line_shows_tokens_cache_reads_cost_and_speed(client, api):
     log = usage["metadata"]["log"]
     assert "10 in" in log and "out" in log and "5,000 cache read" in log and "$" in log
     assert "s to first token" in log and "tokens/s" in log
-    assert "This chat so far** (2 answers" in usage["content"]
+    assert "This chat so far (2 answers" in usage["content"]
 
 
 def test_an_answer_cut_off_at_max_tokens_is_marked_with_how_to_get_more(api, client):

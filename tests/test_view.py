@@ -154,3 +154,11 @@ async def test_a_complete_reply_needs_no_stop_receipt(settings):
     async with session.stream_reply("count") as reply:
         await reply.collect()
     assert unmarked_stopped_turn(screen(("user", "count"), ("assistant", "done")), reply) is None
+
+
+async def test_waiting_for_a_reply_to_end_gives_up_after_the_timeout(settings):
+    session = ChatSession(sdk_client_streaming(ScriptedMessage([TextBlock(["x"])])), settings)
+    reply = session.stream_reply("never iterated")
+    assert await reply.wait_until_ended(0.01) is False
+    await reply.aclose()
+    assert await reply.wait_until_ended(0.01) is True

@@ -36,7 +36,7 @@ def catalog(models: Sequence[ModelChoice]) -> dict[str, ModelChoice]:
     return {model.id: model for model in models}
 
 
-async def list_models(client: anthropic.AsyncAnthropic, timeout: float = 10.0) -> list[ModelChoice]:
+async def list_models(client: anthropic.AsyncAnthropic, timeout: float = 5.0) -> list[ModelChoice]:
     """The active models the API lists; the built-in list if it cannot say."""
     try:
         page = await client.with_options(max_retries=0, timeout=timeout).models.list(limit=100)

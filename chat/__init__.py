@@ -3,6 +3,7 @@
 from chat.client import make_client
 from chat.config import Settings
 from chat.errors import ChatError
+from chat.options import TurnOptions
 from chat.reply import Reply, ReplyStatus, TextDelta, ThinkingDelta
 from chat.session import ChatSession
 
@@ -14,5 +15,6 @@ __all__ = [
     "Settings",
     "TextDelta",
     "ThinkingDelta",
+    "TurnOptions",
     "make_client",
 ]

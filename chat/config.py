@@ -22,6 +22,8 @@ DEFAULT_MODELS = {
     "bedrock": DEFAULT_BEDROCK_MODEL,
 }
 TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off"}
+EFFORT_LEVELS = ("low", "medium", "high", "xhigh", "max")
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,9 @@ class Settings:
     daily_token_budget: int = 2_000_000
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    thinking: bool = False
+    effort: str | None = None  # None: the model's default effort
+    prompt_caching: bool = True
 
     @property
     def offline(self) -> bool:
@@ -88,6 +93,9 @@ class Settings:
             rate_limit_per_minute=_whole_number(env, "CHAT_RATE_LIMIT_PER_MINUTE", 20),
             daily_token_budget=_whole_number(env, "CHAT_DAILY_TOKEN_BUDGET", 2_000_000),
             **_credentials(env),
+            thinking=_flag(env, "CHAT_THINKING", default=False),
+            effort=_effort(env, "CHAT_EFFORT"),
+            prompt_caching=_flag(env, "CHAT_PROMPT_CACHING", default=True),
         )
 
     @property
@@ -132,6 +140,24 @@ def _provider(env: Mapping[str, str]) -> str:
 def _model(env: Mapping[str, str], provider: str) -> str:
     provider = provider if provider in MODEL_VARIABLES else "anthropic"
     return env.get(MODEL_VARIABLES[provider], "").strip() or DEFAULT_MODELS[provider]
+
+
+def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in TRUE_WORDS | FALSE_WORDS:
+        raise ChatError(f"{name} must be 1 or 0 (on or off), not {raw!r}.")
+    return raw in TRUE_WORDS
+
+
+def _effort(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip().lower()
+    if not raw or raw == "default":
+        return None
+    if raw not in EFFORT_LEVELS:
+        raise ChatError(f"{name} must be one of {', '.join(EFFORT_LEVELS)} (or empty), not {raw!r}.")
+    return raw
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

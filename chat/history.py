@@ -21,6 +21,9 @@ class ShownPair(NamedTuple):
     files: tuple[str, ...] = ()
 
 
+THINKING_TYPES = {"thinking", "redacted_thinking"}
+
+
 @dataclass(frozen=True)
 class Turn:
     """One exchange: the user's message and what Claude's answer became in history."""
@@ -30,6 +33,7 @@ class Turn:
     shown_user: str
     shown_answer: str | None
     shown_files: tuple[str, ...] = ()  # names of the files shown with the user's message
+    system: str | None = None  # the system prompt it was answered under; None: rebuilt from the screen
 
     @classmethod
     def from_text(cls, user: str, answer: str | None) -> Turn:
@@ -47,7 +51,11 @@ class Turn:
     def matches(self, pair: ShownPair) -> bool:
         """True when the screen still shows this turn as it was recorded."""
         user, answer, files = _shown(pair)
-        return _same(self.shown_user, user) and _same(self.shown_answer, answer) and self.shown_files == files
+        return (
+            same_words(self.shown_user, user)
+            and same_words(self.shown_answer, answer)
+            and self.shown_files == files
+        )
 
 
 def user_message(text: str, blocks: Sequence[ContentBlockParam] = ()) -> MessageParam:
@@ -65,13 +73,30 @@ def message_parts(message: str | Mapping[str, Any] | None) -> tuple[str, list[An
     return message or "", []
 
 
-def messages_for(turns: Sequence[Turn]) -> list[MessageParam]:
-    """The message list Claude gets: answered turns only, so roles always alternate."""
+def messages_for(turns: Sequence[Turn], system: str | None = None) -> list[MessageParam]:
+    """The message list Claude gets: answered turns only, so roles always alternate.
+
+    Given the system prompt of the coming request, thinking blocks of turns answered under
+    another system prompt are left out: a thinking block is only valid after the same prefix
+    (system prompt included) it was produced with, and the API rejects or drops it otherwise.
+    """
     messages: list[MessageParam] = []
     for turn in turns:
-        if turn.assistant is not None:
-            messages += [turn.user, turn.assistant]
+        if turn.assistant is None:
+            continue
+        assistant = turn.assistant
+        if system is not None and turn.system is not None and turn.system != system:
+            assistant = _without_thinking(assistant)
+        messages += [turn.user, assistant]
     return messages
+
+
+def _without_thinking(message: MessageParam) -> MessageParam:
+    content = message["content"]
+    if isinstance(content, str):
+        return message
+    kept = [b for b in content if not (isinstance(b, Mapping) and b.get("type") in THINKING_TYPES)]
+    return {"role": message["role"], "content": kept}
 
 
 def reconcile(turns: Sequence[Turn], shown: Sequence[ShownPair]) -> list[Turn]:
@@ -96,9 +121,9 @@ def shown_pairs(history: Sequence[Mapping[str, Any]]) -> list[ShownPair]:
             raise ChatError("The chat history has an entry that is not a message; nothing was sent.")
         role, content = message.get("role"), message.get("content")
         if role == "user":
-            pairs.append(ShownPair(_text(content), None, _files(content)))
-        elif role == "assistant" and pairs and not _display_only(message):
-            answer, text = pairs[-1].answer, _text(content)
+            pairs.append(ShownPair(text_of(content), None, _files(content)))
+        elif role == "assistant" and pairs and not display_only(message):
+            answer, text = pairs[-1].answer, text_of(content)
             pairs[-1] = pairs[-1]._replace(answer=text if answer is None else f"{answer}\n\n{text}")
     return pairs
 
@@ -115,7 +140,8 @@ def _shown_file_block(path: str) -> ContentBlockParam:
         return {"type": "text", "text": f"[{Path(path).name} was attached here but is unavailable: {error}]"}
 
 
-def _display_only(message: Mapping[str, Any]) -> bool:
+def display_only(message: Mapping[str, Any]) -> bool:
+    """True for a box the UI shows but never sends (it has a metadata title)."""
     metadata = message.get("metadata") or {}
     return bool(isinstance(metadata, Mapping) and metadata.get("title"))
 
@@ -126,7 +152,8 @@ def _parts(content: Any) -> list[Any]:
     return list(content) if isinstance(content, Sequence) else []
 
 
-def _text(content: Any) -> str:
+def text_of(content: Any) -> str:
+    """The text of a chat message's content (a string, or a list of parts)."""
     if isinstance(content, str):
         return content
     texts = [
@@ -150,6 +177,7 @@ def _is_file(part: Any) -> bool:
     return isinstance(part, Mapping) and (part.get("type") == "file" or "path" in part)
 
 
-def _same(recorded: str | None, shown: str | None) -> bool:
-    # The UI may re-indent or re-wrap text (Gradio runs inspect.cleandoc), so compare words.
+def same_words(recorded: str | None, shown: str | None) -> bool:
+    """True when two texts have the same words (the UI may re-indent or re-wrap text)."""
+    # Gradio runs inspect.cleandoc on displayed strings, so compare words, not characters.
     return (recorded or "").split() == (shown or "").split()

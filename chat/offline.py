@@ -9,7 +9,15 @@ from typing import Any
 
 import httpx2
 
-from chat.wire import ScriptedMessage, TextBlock, ThinkingBlock, message_events, split_into_chunks
+from chat.models import BUILT_IN_MODELS
+from chat.wire import (
+    ScriptedMessage,
+    TextBlock,
+    ThinkingBlock,
+    message_events,
+    model_list,
+    split_into_chunks,
+)
 
 OFFLINE_MODEL = "offline-demo"
 
@@ -50,6 +58,8 @@ class OfflineTransport(httpx2.AsyncBaseTransport):
         self.delay = delay
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.method == "GET" and request.url.path.endswith("/v1/models"):
+            return httpx2.Response(200, json=model_list(BUILT_IN_MODELS))
         if request.method != "POST" or not request.url.path.endswith("/v1/messages"):
             return httpx2.Response(404, json=_error("not_found_error", "The offline model only chats."))
         body = json.loads(await request.aread())

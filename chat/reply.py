@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import time
 from collections.abc import AsyncIterator, Callable
@@ -66,7 +67,10 @@ class Reply:
         self.error: ChatError | None = None
         self.started_at = time.monotonic()
         self.first_token_at: float | None = None
-        self.input_tokens: int | None = None  # as counted by the API when the stream started
+        self.answer_started_at: float | None = None  # the first text delta: thinking ends here
+        self.finished_at: float | None = None
+        self.started_usage: Any = None  # usage from message_start: input and cache tokens, known at once
+        self._done = asyncio.Event()
         self._settings = settings
         self._client = client
         self._on_done = on_done
@@ -91,6 +95,19 @@ class Reply:
             await self._events.aclose()  # type: ignore[attr-defined]
         if self.status in (ReplyStatus.PENDING, ReplyStatus.STREAMING):
             self._finish(ReplyStatus.STOPPED)
+
+    @property
+    def ended(self) -> bool:
+        """True once the reply is complete, stopped or failed."""
+        return self.status in (ReplyStatus.COMPLETE, ReplyStatus.STOPPED, ReplyStatus.FAILED)
+
+    async def wait_until_ended(self, timeout: float) -> bool:
+        """Wait (at most `timeout` seconds) for the reply to end; return whether it did."""
+        try:
+            await asyncio.wait_for(self._done.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
     async def collect(self) -> str:
         """Drain the reply and return its whole text."""
@@ -123,20 +140,23 @@ class Reply:
         """Tokens this reply cost: the API's usage when complete, an estimate when cut short."""
         if self.message is not None:
             return _billed_input(self.message.usage) + self.message.usage.output_tokens
-        if self.input_tokens is None and not (self.text or self.thinking):
+        if self.started_usage is None and not (self.text or self.thinking):
             return 0  # nothing reached Claude, or nothing came back
-        prompt = self.input_tokens
-        if prompt is None:
+        if self.started_usage is not None:
+            prompt = _billed_input(self.started_usage)
+        else:
             prompt = estimate_tokens(str(self.request.get("messages", "")))
         return prompt + estimate_tokens(self.thinking + self.text)
 
     def _take(self, event: Any) -> Delta | None:
         if event.type == "message_start":
-            self.input_tokens = _billed_input(event.message.usage)
+            self.started_usage = event.message.usage
             return None
         if event.type == "text":
             self.text += event.text
             delta: Delta = TextDelta(event.text)
+            if self.answer_started_at is None:
+                self.answer_started_at = time.monotonic()
         elif event.type == "thinking":
             self.thinking += event.thinking
             delta = ThinkingDelta(event.thinking)
@@ -148,7 +168,11 @@ class Reply:
 
     def _finish(self, status: ReplyStatus) -> None:
         self.status = status
-        self._on_done(self)
+        self.finished_at = time.monotonic()
+        try:
+            self._on_done(self)
+        finally:
+            self._done.set()
 
 
 def _billed_input(usage: Any) -> int:

@@ -101,3 +101,38 @@ def split_into_chunks(text: str, words_per_chunk: int = 3) -> list[str]:
         chunk = " ".join(pieces[start : start + words_per_chunk])
         chunks.append(chunk if start + words_per_chunk >= len(pieces) else chunk + " ")
     return [c for c in chunks if c]
+
+
+def model_list(models: Sequence[Any]) -> dict[str, Any]:
+    """A GET /v1/models response body listing these models (anything with id, label, effort_levels)."""
+    data = [model_info(m.id, m.label, m.effort_levels, m.can_disable_thinking) for m in models]
+    first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
+    return {"data": data, "has_more": False, "first_id": first, "last_id": last}
+
+
+def model_info(
+    model_id: str, label: str, effort_levels: Sequence[str] = (), can_disable_thinking: bool = False
+) -> dict[str, Any]:
+    """One entry of GET /v1/models, with the capabilities the chat reads."""
+    no = {"supported": False}
+    effort = {
+        level: {"supported": level in effort_levels} for level in ("low", "medium", "high", "xhigh", "max")
+    }
+    thinking_types = {"adaptive": {"supported": True}, "between_tools": no, "enabled": no}
+    thinking_types["disabled"] = {"supported": can_disable_thinking}
+    plain = ("batch", "citations", "code_execution", "image_input", "pdf_input", "structured_outputs")
+    capabilities: dict[str, Any] = {name: {"supported": True} for name in plain}
+    capabilities.update(
+        context_management={"supported": False},
+        effort={"supported": bool(effort_levels), **effort},
+        server_tools={"supported": False, "code_execution": no, "web_search": no},
+        thinking={"supported": True, "types": thinking_types},
+    )
+    return {
+        "type": "model",
+        "id": model_id,
+        "display_name": label,
+        "created_at": "2026-10-07T00:00:00Z",
+        "lifecycle": "active",
+        "capabilities": capabilities,
+    }

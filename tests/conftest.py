@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import socket
 import subprocess
 import time
@@ -13,7 +14,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import anthropic
 import httpx
+import httpx2
 import pytest
 from anthropic.types import Message
 from gradio_client import Client, handle_file
@@ -21,6 +24,7 @@ from PIL import Image
 
 import app
 from chat import Settings
+from chat.wire import ScriptedMessage, message_events
 from tests.loopback_api import LoopbackMessagesAPI, echo_script
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -90,6 +94,21 @@ class ScriptedClient:
         return stream
 
 
+def sdk_client_streaming(
+    *messages: ScriptedMessage, seen: list[Any] | None = None
+) -> anthropic.AsyncAnthropic:
+    """A real AsyncAnthropic whose HTTP layer streams each scripted message in wire format, in turn."""
+    bodies = [b"".join(message_events(message)) for message in messages]
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        if seen is not None:
+            seen.append(json.loads(request.content))
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=bodies.pop(0))
+
+    http_client = httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
+    return anthropic.AsyncAnthropic(api_key="sk-test-not-real", http_client=http_client, max_retries=0)
+
+
 @pytest.fixture
 def settings() -> Settings:
     return Settings(api_key="sk-test-not-real", model="claude-sonnet-5-5", max_tokens=256)
@@ -124,9 +143,13 @@ def assert_valid_history(messages: Sequence[dict[str, Any]]) -> None:
         assert content and all(text.strip() for text in texts), message
 
 
-def chat(client: Client, message: str, files: Sequence[str | Path] = ()) -> list[Any]:
-    """Send a message (and files) as the page does; return every update (a failure ends with a notice)."""
-    job = client.submit({"text": message, "files": [handle_file(str(f)) for f in files]}, api_name="/chat")
+def chat(client: Client, message: str, files: Sequence[str | Path] = (), **settings: object) -> list[Any]:
+    """Send a message (and files) as the page does; return every update (a failure ends with a notice).
+
+    Each update is the list of chat messages of the answer so far; `settings` are the panel's values.
+    """
+    payload = {"text": message, "files": [handle_file(str(f)) for f in files]}
+    job = client.submit(payload, api_name="/chat", **settings)
     updates = list(job)
     job.result()  # raises AppError if the app itself failed
     return updates
@@ -138,6 +161,16 @@ def notice_in(update: Any) -> str | None:
     if isinstance(last, dict) and (last.get("metadata") or {}).get("title") == app.NOTICE_TITLE:
         return last["content"]
     return None
+
+
+def answer_text(update: list[dict[str, Any]]) -> str:
+    """The answer in one chat update: its messages without a metadata title (boxes are display-only)."""
+    return "\n\n".join(m["content"] for m in update if not (m.get("metadata") or {}).get("title"))
+
+
+def boxes(update: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The display-only boxes of one chat update, by title."""
+    return {m["metadata"]["title"]: m for m in update if (m.get("metadata") or {}).get("title")}
 
 
 def free_port() -> int:

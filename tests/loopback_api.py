@@ -1,7 +1,7 @@
 """A Messages API server on 127.0.0.1 for tests and the benchmark.
 
 It streams scripted replies in the documented SSE wire format, records every request it
-gets, and notices at once when a client hangs up mid-stream.
+gets, and notices at once when a client hangs up mid-stream. GET /v1/models lists `models`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from chat.wire import ScriptedMessage, TextBlock, error_event, message_events, split_into_chunks
+from chat.models import BUILT_IN_MODELS
+from chat.wire import (
+    ScriptedMessage,
+    TextBlock,
+    error_event,
+    message_events,
+    model_list,
+    split_into_chunks,
+)
 
 HangUp = Literal["close", "reset", "truncate"]
 STALL_LIMIT = 30.0  # a stalled stream waits at most this long for the client to give up
@@ -126,6 +134,7 @@ class LoopbackMessagesAPI:
 
     def __init__(self, script: Script | None = None) -> None:
         self.script = script or echo_script()
+        self.models: list[dict[str, Any]] | Failure = model_list(BUILT_IN_MODELS)["data"]
         self.exchanges: list[Exchange] = []
         self.port = 0
         self._loop = asyncio.new_event_loop()
@@ -178,6 +187,8 @@ class LoopbackMessagesAPI:
                 exchange = Exchange(json.loads(body), headers, time.monotonic())
                 self.exchanges.append(exchange)
                 await self._respond(self.script(exchange.body), exchange, reader, writer)
+            elif method == "GET" and path.split("?")[0] == "/v1/models":
+                await _send_models(writer, self.models)
             else:
                 await _send_failure(writer, Failure(404, "not_found_error", f"No route {path}"))
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
@@ -267,4 +278,15 @@ async def _send_failure(writer: asyncio.StreamWriter, failure: Failure) -> None:
         f"content-length: {len(body)}\r\n{extra}connection: close\r\n\r\n"
     )
     writer.write(head.encode() + body.encode())
+    await writer.drain()
+
+
+async def _send_models(writer: asyncio.StreamWriter, models: list[dict[str, Any]] | Failure) -> None:
+    if isinstance(models, Failure):
+        await _send_failure(writer, models)
+        return
+    first, last = (models[0]["id"], models[-1]["id"]) if models else (None, None)
+    body = json.dumps({"data": models, "has_more": False, "first_id": first, "last_id": last})
+    head = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
+    writer.write(f"{head}connection: close\r\n\r\n".encode() + body.encode())
     await writer.drain()

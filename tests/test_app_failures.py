@@ -10,7 +10,7 @@ from gradio_client import Client
 
 import app
 from chat import Settings
-from tests.conftest import assert_valid_history, chat, launched_app
+from tests.conftest import answer_text, assert_valid_history, chat, launched_app
 from tests.loopback_api import (
     Failure,
     LoopbackMessagesAPI,
@@ -43,12 +43,12 @@ def failed_chat(client: Client, message: str = "question") -> tuple[str, str]:
     assert isinstance(final, list), f"expected a failure notice, got {final!r}"
     *answer, notice = final
     assert notice["metadata"]["title"] == app.NOTICE_TITLE
-    return "".join(part["content"] for part in answer), notice["content"]
+    return answer_text(answer), notice["content"]
 
 
 def the_conversation_goes_on(client: Client, api: LoopbackMessagesAPI, earlier: list[dict]) -> None:
     """The next message gets an answer, and Claude receives the earlier turns plus the new one."""
-    assert chat(client, "and now?")[-1] == "You said: and now?"
+    assert answer_text(chat(client, "and now?")[-1]) == "You said: and now?"
     sent = api.requests[-1]["messages"]
     assert sent == [*earlier, {"role": "user", "content": "and now?"}]
     assert_valid_history(sent)
@@ -91,7 +91,7 @@ def test_a_server_error_that_clears_on_retry_shows_only_the_answer():
         client,
         api,
     ):
-        assert chat(client, "hello")[-1] == "You said: hello"
+        assert answer_text(chat(client, "hello")[-1]) == "You said: hello"
         assert len(api.requests) == 2
 
 

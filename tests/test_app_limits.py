@@ -5,7 +5,7 @@ from __future__ import annotations
 from gradio_client import Client
 
 from chat import Settings
-from tests.conftest import chat, launched_app
+from tests.conftest import answer_text, chat, launched_app
 from tests.loopback_api import LoopbackMessagesAPI
 from tests.test_security import notice
 
@@ -20,14 +20,16 @@ def test_a_session_over_its_message_rate_is_told_to_slow_down_and_others_are_not
             shown = notice(chat(busy, "three")[-1])
             assert "at most 2 messages a minute" in shown and "nothing was sent" in shown
             assert len(api.requests) == 2
-            assert chat(Client(url, verbose=False), "another tab")[-1] == "You said: another tab"
+            assert answer_text(chat(Client(url, verbose=False), "another tab")[-1]) == "You said: another tab"
 
 
 def test_once_the_daily_token_budget_is_spent_every_session_is_refused():
     with LoopbackMessagesAPI() as api:
         settings = Settings(api_key="sk-test-not-real", base_url=api.url, daily_token_budget=10)
         with launched_app(settings) as url:
-            assert chat(Client(url, verbose=False), "hello")[-1] == "You said: hello"  # spends 10 + 3 tokens
+            assert (
+                answer_text(chat(Client(url, verbose=False), "hello")[-1]) == "You said: hello"
+            )  # spends 10 + 3 tokens
             shown = notice(chat(Client(url, verbose=False), "more please")[-1])
             assert "used its token budget for today (10 tokens)" in shown
             assert len(api.requests) == 1

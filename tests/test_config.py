@@ -119,3 +119,23 @@ def test_the_client_gets_the_read_timeout_and_retries():
     client = make_client(Settings(api_key="sk-x", read_timeout=7.5, max_retries=4))
     assert isinstance(client.timeout, httpx2.Timeout)
     assert (client.timeout.read, client.max_retries) == (7.5, 4)
+
+
+def test_thinking_effort_and_prompt_caching_are_read():
+    settings = Settings.from_env({"CHAT_THINKING": "1", "CHAT_EFFORT": "xhigh", "CHAT_PROMPT_CACHING": "off"})
+    assert (settings.thinking, settings.effort, settings.prompt_caching) == (True, "xhigh", False)
+
+
+def test_thinking_is_off_effort_is_the_models_and_caching_is_on_by_default():
+    settings = Settings.from_env({})
+    assert (settings.thinking, settings.effort, settings.prompt_caching) == (False, None, True)
+
+
+def test_a_bad_effort_says_what_is_wrong():
+    with pytest.raises(ChatError, match="CHAT_EFFORT must be one of low, medium, high, xhigh, max"):
+        Settings.from_env({"CHAT_EFFORT": "turbo"})
+
+
+def test_a_bad_flag_says_what_is_wrong():
+    with pytest.raises(ChatError, match="CHAT_THINKING must be 1 or 0"):
+        Settings.from_env({"CHAT_THINKING": "maybe"})

@@ -17,7 +17,7 @@ from gradio_client.exceptions import AppError
 
 import app
 from chat import Settings
-from tests.conftest import assert_valid_history, chat, launched_app
+from tests.conftest import answer_text, assert_valid_history, chat, launched_app
 from tests.loopback_api import Failure, LoopbackMessagesAPI, echo_script, replies
 
 ROOT = Path(__file__).parent.parent
@@ -119,7 +119,7 @@ def test_with_a_password_the_chat_endpoint_refuses_callers_without_it(protected_
 
 def test_with_a_password_the_chat_works_for_who_has_it(protected_url, api):
     client = Client(protected_url, auth=("ada", "correct horse"), verbose=False)
-    assert chat(client, "hi")[-1] == "You said: hi"
+    assert answer_text(chat(client, "hi")[-1]) == "You said: hi"
 
 
 def test_after_login_the_page_config_holds_neither_the_password_nor_the_key(protected_url):
@@ -143,7 +143,10 @@ def test_concurrent_sessions_never_see_each_others_history(url, api):
 
     def converse(word: str) -> list[str]:
         client = Client(url, verbose=False)
-        return [chat(client, f"my secret word is {word}")[-1], chat(client, "what is my secret word?")[-1]]
+        return [
+            answer_text(chat(client, f"my secret word is {word}")[-1]),
+            answer_text(chat(client, "what is my secret word?")[-1]),
+        ]
 
     with ThreadPoolExecutor(len(words)) as pool:
         answers = dict(zip(words, pool.map(converse, words), strict=True))
@@ -172,7 +175,7 @@ def test_unicode_of_every_kind_round_trips_intact(url, api):
         "astral \U0001d518\U0001d52b\U0001d526"
     )
     client = Client(url, verbose=False)
-    assert chat(client, text)[-1] == f"You said: {text}"
+    assert answer_text(chat(client, text)[-1]) == f"You said: {text}"
     chat(client, "again")
     assert api.requests[0]["messages"][0]["content"] == text
     assert api.requests[1]["messages"][:2] == [
@@ -187,7 +190,7 @@ def test_a_message_over_the_size_limit_is_refused_with_the_limit_and_not_sent(ap
         shown = notice(chat(client, "x" * 50_001)[-1])
         assert "50,001 characters" in shown and "the limit is 50,000" in shown and "nothing was sent" in shown
         assert api.requests == []
-        assert chat(client, "short")[-1] == "You said: short"
+        assert answer_text(chat(client, "short")[-1]) == "You said: short"
         assert api.requests[0]["messages"] == [{"role": "user", "content": "short"}]
 
 
@@ -246,4 +249,4 @@ def test_an_unknown_endpoint_index_is_refused_and_the_app_keeps_serving(url, api
         url + "gradio_api/queue/join", json={"data": ["hi"], "fn_index": 9999, "session_hash": "x"}
     )
     assert response.status_code >= 400
-    assert chat(Client(url, verbose=False), "still here?")[-1] == "You said: still here?"
+    assert answer_text(chat(Client(url, verbose=False), "still here?")[-1]) == "You said: still here?"

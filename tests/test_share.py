@@ -13,7 +13,7 @@ from gradio_client import Client
 
 import app
 from tests.app_process import app_py
-from tests.conftest import chat, free_port
+from tests.conftest import answer_text, chat, free_port
 
 SHARE_FAILED = "Could not open a share link"
 
@@ -78,4 +78,4 @@ def test_python_app_py_share_offline_reports_the_failure_and_keeps_serving():
         updates = chat(Client(running.url, verbose=False), "still here?")
     assert f"{SHARE_FAILED} (the tunnel to the share server failed)" in output
     assert f"still serves on {running.url}" in output
-    assert "\u201cstill here?\u201d" in updates[-1]
+    assert "\u201cstill here?\u201d" in answer_text(updates[-1])

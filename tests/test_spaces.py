@@ -14,7 +14,7 @@ from packaging.specifiers import SpecifierSet
 
 from chat import Settings
 from tests.app_process import app_py
-from tests.conftest import chat, launched_app
+from tests.conftest import answer_text, chat, launched_app
 from tests.loopback_api import LoopbackMessagesAPI
 
 ROOT = Path(__file__).parent.parent
@@ -75,4 +75,4 @@ def test_system_spaces_python_app_py_serves_the_chat():
         assert "Claude chat" in httpx.get(app.url).text
         updates = chat(Client(app.url, verbose=False), "hello from a Space")
         assert len(updates) >= 3
-        assert "\u201chello from a Space\u201d" in updates[-1]
+        assert "\u201chello from a Space\u201d" in answer_text(updates[-1])

@@ -65,6 +65,11 @@ def chromium(profile_dir: Path) -> Iterator[BrowserContext]:
             context.close()
 
 
+# A reply is one `.bot.message` group of messages; boxes (thinking, notes, usage) carry a
+# `.thought-group` title, the answer itself does not.
+ANSWER_PARTS = ".message:not(:has(.thought-group)) .message-content"
+
+
 class ChatPage:
     """One browser tab on the chat, recording every console error and page error it sees."""
 
@@ -97,8 +102,19 @@ class ChatPage:
         textbox.press("Enter")
 
     def answers(self) -> list[str]:
-        """The text of every answer bubble on the page, oldest first."""
-        return self.page.locator(".bot.message").all_inner_texts()
+        """The answer text of every reply on the page, oldest first (boxes such as Usage left out)."""
+        return [
+            "\n\n".join(group.locator(ANSWER_PARTS).all_inner_texts())
+            for group in self.page.locator(".bot.message").all()
+        ]
+
+    def reply_text(self) -> str:
+        """Everything the newest reply shows: its answer and the text of its open boxes."""
+        return self.page.locator(".bot.message").last.inner_text()
+
+    def boxes(self) -> list[str]:
+        """The titles of the newest reply's boxes (Thinking, Stopped, Usage, ...), top to bottom."""
+        return self.page.locator(".bot.message").last.locator(".thought-group .title").all_inner_texts()
 
     def answer(self) -> str:
         """The text of the newest answer bubble ('' before there is one)."""

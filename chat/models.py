@@ -1,0 +1,68 @@
+"""Which Claude models the chat offers, and what each accepts (thinking off, effort levels)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anthropic
+
+from chat.config import EFFORT_LEVELS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A model the user can pick, with the request options it is known to accept."""
+
+    id: str
+    label: str
+    effort_levels: tuple[str, ...] = ()  # empty: do not send an effort
+    can_disable_thinking: bool = False  # False: "thinking off" leaves the field out (the model's default)
+
+
+BUILT_IN_MODELS: tuple[ModelChoice, ...] = (
+    ModelChoice("claude-opus-5-5", "Claude Opus 5.5", EFFORT_LEVELS),
+    ModelChoice("claude-sonnet-5-5", "Claude Sonnet 5.5", EFFORT_LEVELS),
+    ModelChoice("claude-haiku-5-5", "Claude Haiku 5.5", EFFORT_LEVELS),
+)
+
+
+def catalog(models: Sequence[ModelChoice]) -> dict[str, ModelChoice]:
+    """Models by id."""
+    return {model.id: model for model in models}
+
+
+async def list_models(client: anthropic.AsyncAnthropic, timeout: float = 5.0) -> list[ModelChoice]:
+    """The active models the API lists; the built-in list if it cannot say."""
+    try:
+        page = await client.with_options(max_retries=0, timeout=timeout).models.list(limit=100)
+        listed = [_choice(info) for info in page.data if info.lifecycle == "active"]
+    except Exception as exc:
+        log.warning("models.list failed (%s: %s); offering the built-in models", type(exc).__name__, exc)
+        return list(BUILT_IN_MODELS)
+    return listed or list(BUILT_IN_MODELS)
+
+
+def with_model(models: Sequence[ModelChoice], model_id: str) -> list[ModelChoice]:
+    """The list with this model in it (first, if it had to be added)."""
+    if any(model.id == model_id for model in models):
+        return list(models)
+    known = catalog(BUILT_IN_MODELS).get(model_id, ModelChoice(model_id, model_id))
+    return [known, *models]
+
+
+def _choice(info: Any) -> ModelChoice:
+    capabilities = info.capabilities
+    if capabilities is None:
+        return catalog(BUILT_IN_MODELS).get(info.id, ModelChoice(info.id, info.display_name))
+    effort = capabilities.effort
+    levels = tuple(
+        level
+        for level in EFFORT_LEVELS
+        if effort.supported and getattr(effort, level, None) is not None and getattr(effort, level).supported
+    )
+    return ModelChoice(info.id, info.display_name, levels, capabilities.thinking.types.disabled.supported)

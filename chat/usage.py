@@ -1,0 +1,184 @@
+"""Tokens, estimated cost and speed of each answer, and the running total of a conversation."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from chat.reply import Reply
+
+PRICES_FILE = Path(__file__).with_name("prices.json")
+CHARS_PER_TOKEN = 4  # rough, for answers stopped before the API reported their output tokens
+_DATE_SUFFIX = re.compile(r"-\d{8}$")
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    """Token counts as the API bills them."""
+
+    input: int = 0
+    output: int = 0
+    cache_read: int = 0
+    cache_write_5m: int = 0
+    cache_write_1h: int = 0
+
+    @classmethod
+    def from_api(cls, usage: Any) -> TokenUsage:
+        """Read an SDK `Usage` (the 1-hour cache writes are split out when the API says)."""
+        written = usage.cache_creation_input_tokens or 0
+        one_hour = usage.cache_creation.ephemeral_1h_input_tokens if usage.cache_creation else 0
+        return cls(
+            input=usage.input_tokens,
+            output=usage.output_tokens,
+            cache_read=usage.cache_read_input_tokens or 0,
+            cache_write_5m=written - one_hour,
+            cache_write_1h=one_hour,
+        )
+
+    @property
+    def cache_write(self) -> int:
+        """Tokens written to the prompt cache, whatever their lifetime."""
+        return self.cache_write_5m + self.cache_write_1h
+
+    @property
+    def prompt(self) -> int:
+        """All prompt tokens: uncached input, cache reads and cache writes."""
+        return self.input + self.cache_read + self.cache_write
+
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        return TokenUsage(
+            self.input + other.input,
+            self.output + other.output,
+            self.cache_read + other.cache_read,
+            self.cache_write_5m + other.cache_write_5m,
+            self.cache_write_1h + other.cache_write_1h,
+        )
+
+
+@dataclass(frozen=True)
+class Prices:
+    """US dollars per million tokens for one model."""
+
+    input: float
+    output: float
+    cache_write_5m: float
+    cache_write_1h: float
+    cache_read: float
+    long_prompt: Prices | None = None  # the rates when the prompt exceeds long_prompt_above tokens
+    long_prompt_above: int = 0
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Prices:
+        """Read one model's entry of prices.json."""
+        rates = {name: float(data[name]) for name in ("input", "output", "cache_write_5m", "cache_write_1h")}
+        long_prompt = data.get("long_prompt")
+        return cls(
+            **rates,
+            cache_read=float(data["cache_read"]),
+            long_prompt=cls.from_dict(long_prompt) if long_prompt else None,
+            long_prompt_above=int(long_prompt["above_tokens"]) if long_prompt else 0,
+        )
+
+    def cost(self, usage: TokenUsage) -> float:
+        """The list price of these tokens, in US dollars."""
+        if self.long_prompt is not None and usage.prompt > self.long_prompt_above:
+            return self.long_prompt.cost(usage)
+        dollars_per_million = (
+            usage.input * self.input
+            + usage.output * self.output
+            + usage.cache_read * self.cache_read
+            + usage.cache_write_5m * self.cache_write_5m
+            + usage.cache_write_1h * self.cache_write_1h
+        )
+        return dollars_per_million / 1_000_000
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    """Prices by model id, with where they came from and when they were checked."""
+
+    models: Mapping[str, Prices]
+    source: str = ""
+    checked: str = ""
+
+    @classmethod
+    def load(cls, path: Path = PRICES_FILE) -> PriceTable:
+        """Read the table kept in chat/prices.json."""
+        data = json.loads(path.read_text(encoding="utf-8"))
+        models = {model: Prices.from_dict(entry) for model, entry in data["models"].items()}
+        return cls(models, data.get("source", ""), data.get("checked", ""))
+
+    def for_model(self, model: str) -> Prices | None:
+        """The prices of a model id (a dated id falls back to its alias), None if unknown."""
+        return self.models.get(model) or self.models.get(_DATE_SUFFIX.sub("", model))
+
+
+@dataclass(frozen=True)
+class TurnStats:
+    """What one answer used, cost and how fast it came."""
+
+    model: str
+    usage: TokenUsage
+    cost: float | None  # None: no price known for the model
+    estimated: bool  # the output tokens are estimated: the answer stopped before the API counted them
+    time_to_first_token: float | None
+    tokens_per_second: float | None
+
+
+def turn_stats(reply: Reply, prices: PriceTable) -> TurnStats:
+    """The usage of a finished (or stopped) reply, priced from the table."""
+    model = str(reply.request.get("model", ""))
+    if reply.message is not None:
+        usage, estimated, model = TokenUsage.from_api(reply.message.usage), False, reply.message.model
+    else:
+        started = TokenUsage.from_api(reply.started_usage) if reply.started_usage else TokenUsage()
+        usage = replace(started, output=estimate_tokens(reply.thinking + reply.text))
+        estimated = True
+    model_prices = prices.for_model(model) or prices.for_model(str(reply.request.get("model", "")))
+    return TurnStats(
+        model=model,
+        usage=usage,
+        cost=model_prices.cost(usage) if model_prices else None,
+        estimated=estimated,
+        time_to_first_token=_seconds(reply.started_at, reply.first_token_at),
+        tokens_per_second=_rate(usage.output, reply.first_token_at, reply.finished_at),
+    )
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count for text the API has not counted (about four characters a token)."""
+    return -(-len(text) // CHARS_PER_TOKEN)
+
+
+@dataclass(frozen=True)
+class Spend:
+    """The running total of a conversation: every answer asked for, retried and stopped ones too."""
+
+    answers: int = 0
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    cost: float = 0.0
+    unpriced: int = 0  # answers from models with no known price (not in `cost`)
+    estimated: bool = False
+
+    def plus(self, stats: TurnStats) -> Spend:
+        """This total with one more answer."""
+        return Spend(
+            answers=self.answers + 1,
+            usage=self.usage + stats.usage,
+            cost=self.cost + (stats.cost or 0.0),
+            unpriced=self.unpriced + (stats.cost is None),
+            estimated=self.estimated or stats.estimated,
+        )
+
+
+def _seconds(start: float | None, end: float | None) -> float | None:
+    return None if start is None or end is None else max(end - start, 0.0)
+
+
+def _rate(tokens: int, start: float | None, end: float | None) -> float | None:
+    span = _seconds(start, end)
+    return tokens / span if span and tokens else None

@@ -13,9 +13,8 @@ from gradio_client import Client
 from chat import Settings
 from chat.view import THINKING_TITLE, USAGE_TITLE
 from chat.wire import ScriptedMessage, TextBlock, ThinkingBlock, message_events, model_info
-from tests.conftest import answer_text, boxes, launched_app, notice_in
+from tests.conftest import answer_text, boxes, chat, launched_app, notice_in
 from tests.loopback_api import Failure, LoopbackMessagesAPI, Stream, last_user_text
-from tests.test_app import chat
 
 
 def thinking_script(**message: Any) -> Any:

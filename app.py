@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 from dotenv import load_dotenv
 
-from chat import ChatError, ChatSession, Settings, make_client
+from chat import ChatError, ChatSession, Settings, coalesce, make_client
 
 log = logging.getLogger("app")
 
@@ -25,7 +25,7 @@ async def respond(message: str, history: list[dict[str, Any]], session: ChatSess
     try:
         session.sync(history)
         async with session.stream_reply(message) as reply:
-            async for _ in reply:
+            async for _ in coalesce(reply, session.settings.update_interval):
                 yield reply.text
     except ChatError as error:
         raise gr.Error(error.message) from error
@@ -41,10 +41,17 @@ def build_demo(settings: Settings) -> gr.Blocks:
             respond,
             additional_inputs=[session],
             api_name="chat",
+            concurrency_limit=settings.concurrency_limit,
             title="Claude chat",
             description=description,
         )
     return demo
+
+
+def serve(demo: gr.Blocks, settings: Settings, **options: Any) -> None:
+    """Launch the page with the queue and thread limits from the settings."""
+    demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency_limit)
+    demo.launch(max_threads=settings.max_threads, **options)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -66,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     except ChatError as error:
         raise SystemExit(f"Configuration error: {error.message}") from None
     log.info("model %s (%s)", settings.model, "offline" if settings.offline else "Anthropic API")
-    build_demo(settings).queue().launch(server_name=args.host, server_port=args.port, share=args.share)
+    serve(build_demo(settings), settings, server_name=args.host, server_port=args.port, share=args.share)
 
 
 if __name__ == "__main__":

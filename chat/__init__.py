@@ -3,6 +3,8 @@
 from chat.client import make_client
 from chat.config import Settings
 from chat.errors import ChatError
+from chat.limits import StreamSlots
+from chat.pacing import coalesce
 from chat.reply import Reply, ReplyStatus, TextDelta, ThinkingDelta
 from chat.session import ChatSession
 
@@ -12,7 +14,9 @@ __all__ = [
     "Reply",
     "ReplyStatus",
     "Settings",
+    "StreamSlots",
     "TextDelta",
     "ThinkingDelta",
+    "coalesce",
     "make_client",
 ]

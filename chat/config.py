@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from chat.errors import ChatError
 
@@ -23,6 +24,13 @@ class Settings:
     system_prompt: str = ""
     force_offline: bool = False
     offline_delay: float = 0.04
+    # Performance and capacity (README "Performance"): how often the page is redrawn, how many
+    # answers may stream at once, and Gradio's own limits, set on purpose rather than by default.
+    update_interval: float = 0.05
+    max_streams: int = 100
+    concurrency_limit: int = 100
+    max_threads: int = 200
+    queue_size: int = 200
 
     @property
     def offline(self) -> bool:
@@ -41,7 +49,25 @@ class Settings:
             system_prompt=env.get("CHAT_SYSTEM_PROMPT", "").strip(),
             force_offline=env.get("CHAT_OFFLINE", "").strip().lower() in TRUE_WORDS,
             offline_delay=_non_negative_float(env, "CHAT_OFFLINE_DELAY", 0.04),
+            **_capacity(env),
         )
+
+
+def _capacity(env: Mapping[str, str]) -> dict[str, Any]:
+    concurrency_limit = _positive_int(env, "APP_CONCURRENCY_LIMIT", 100)
+    max_threads = _positive_int(env, "APP_MAX_THREADS", 2 * concurrency_limit)  # page + /chat API
+    if max_threads < concurrency_limit:
+        raise ChatError(
+            f"APP_MAX_THREADS ({max_threads}) must be at least APP_CONCURRENCY_LIMIT ({concurrency_limit}): "
+            "Gradio runs no more events at once than it has threads."
+        )
+    return {
+        "update_interval": _non_negative_float(env, "CHAT_UPDATE_INTERVAL", 0.05),
+        "max_streams": _positive_int(env, "CHAT_MAX_STREAMS", 100),
+        "concurrency_limit": concurrency_limit,
+        "max_threads": max_threads,
+        "queue_size": _positive_int(env, "APP_QUEUE_SIZE", 200),
+    }
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -13,6 +14,7 @@ import anthropic
 from anthropic.types import Message
 
 from chat.errors import ChatError, explain
+from chat.limits import StreamSlots
 
 
 class ReplyStatus(enum.Enum):
@@ -54,6 +56,7 @@ class Reply:
         client: anthropic.AsyncAnthropic,
         request: dict[str, Any],
         on_done: Callable[[Reply], None],
+        slots: StreamSlots | None = None,
     ) -> None:
         self.request = request
         self.text = ""
@@ -65,6 +68,7 @@ class Reply:
         self.first_token_at: float | None = None
         self._client = client
         self._on_done = on_done
+        self._slots = slots
         self._events: AsyncIterator[Delta] | None = None
 
     async def __aenter__(self) -> Reply:
@@ -96,12 +100,13 @@ class Reply:
     async def _stream(self) -> AsyncIterator[Delta]:
         self.status = ReplyStatus.STREAMING
         try:
-            async with self._client.messages.stream(**self.request) as stream:
-                async for event in stream:
-                    delta = self._take(event)
-                    if delta is not None:
-                        yield delta
-                self.message = await stream.get_final_message()
+            with self._slot():
+                async with self._client.messages.stream(**self.request) as stream:
+                    async for event in stream:
+                        delta = self._take(event)
+                        if delta is not None:
+                            yield delta
+                    self.message = await stream.get_final_message()
             if self.message.stop_reason is None:
                 raise ChatError("The answer was cut off: the stream ended early. Try again.")
         except Exception as exc:
@@ -112,6 +117,9 @@ class Reply:
             if self.status is ReplyStatus.STREAMING:
                 done = self.message is not None and self.message.stop_reason is not None
                 self._finish(ReplyStatus.COMPLETE if done else ReplyStatus.STOPPED)
+
+    def _slot(self) -> AbstractContextManager[None]:
+        return nullcontext() if self._slots is None else self._slots.hold()
 
     def _take(self, event: Any) -> Delta | None:
         if event.type == "text":

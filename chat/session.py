@@ -12,6 +12,7 @@ from anthropic.types import ContentBlockParam, MessageParam
 from chat.config import Settings
 from chat.errors import ChatError
 from chat.history import Turn, messages_for, reconcile, shown_pairs
+from chat.limits import StreamSlots
 from chat.reply import Reply, ReplyStatus
 
 
@@ -25,15 +26,20 @@ class ChatSession:
     """
 
     def __init__(
-        self, client: anthropic.AsyncAnthropic, settings: Settings, turns: Sequence[Turn] = ()
+        self,
+        client: anthropic.AsyncAnthropic,
+        settings: Settings,
+        turns: Sequence[Turn] = (),
+        slots: StreamSlots | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
         self.turns: list[Turn] = list(turns)
+        self.slots = slots or StreamSlots(settings.max_streams)  # shared by copies: a cap for the app
 
     def __deepcopy__(self, memo: dict[int, Any]) -> ChatSession:
-        # UI frameworks copy the template session per visitor: share the client, copy history.
-        return ChatSession(self.client, self.settings, copy.deepcopy(self.turns, memo))
+        # UI frameworks copy the template session per visitor: share client and slots, copy history.
+        return ChatSession(self.client, self.settings, copy.deepcopy(self.turns, memo), self.slots)
 
     @property
     def messages(self) -> list[MessageParam]:
@@ -50,7 +56,7 @@ class ChatSession:
             raise ChatError("Type a message first: blank messages are not sent.")
         user: MessageParam = {"role": "user", "content": message}
         request = self.request_for([*self.messages, user])
-        return Reply(self.client, request, on_done=lambda reply: self._record(user, reply))
+        return Reply(self.client, request, on_done=lambda reply: self._record(user, reply), slots=self.slots)
 
     def request_for(self, messages: list[MessageParam]) -> dict[str, Any]:
         """The Messages API arguments for this conversation and settings."""

@@ -99,7 +99,7 @@ def loopback_api() -> Iterator[LoopbackMessagesAPI]:
 def launched_app(settings: Settings) -> Iterator[str]:
     """The real app for these settings, served on a free local port; yields its URL."""
     demo = app.build_demo(settings)
-    demo.queue().launch(server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    app.serve(demo, settings, server_port=free_port(), prevent_thread_lock=True, quiet=True)
     try:
         yield demo.local_url
     finally:

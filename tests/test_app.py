@@ -37,9 +37,10 @@ def chat(client: Client, message: str) -> list[str]:
 
 
 def test_reply_streams_in_several_growing_updates(app_url, loopback_api):
-    updates = chat(Client(app_url, verbose=False), "one two three four five six seven eight")
+    words = " ".join(f"word{number}" for number in range(60))  # 30 deltas, 10 ms apart
+    updates = chat(Client(app_url, verbose=False), words)
     assert len(updates) >= 3
-    assert updates[-1] == "You said: one two three four five six seven eight"
+    assert updates[-1] == f"You said: {words}"
     assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(updates))
 
 

@@ -1,15 +1,19 @@
-# `make demo` runs the chat, `make test` runs every check; both set up .venv first.
+# `make demo` runs the chat, `make test` runs every check, `make bench` the benchmark (BENCHMARKS.md);
+# all set up .venv first.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint bench clean
 
 demo: $(VENV)/.ready
 	$(BIN)/python app.py
 
 test: $(VENV)/.ready lint
 	$(BIN)/python -m pytest
+
+bench: $(VENV)/.ready
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 lint: $(VENV)/.ready
 	$(BIN)/ruff check .

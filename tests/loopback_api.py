@@ -25,6 +25,7 @@ class Stream:
     delay: float = 0.0
     first_delay: float = 0.0
     hang_up_after: int | None = None  # close the connection after this many events
+    steady: bool = False  # deltas on a fixed clock (`delay` apart on average), not `delay` after each send
 
 
 @dataclass
@@ -51,6 +52,8 @@ class Exchange:
     events_sent: int = 0
     finished_at: float | None = None
     client_left_at: float | None = None
+    first_delta_at: float | None = None  # when the first content delta went out (the model's first token)
+    deltas_sent: int = 0
 
 
 def last_user_text(body: dict[str, Any]) -> str:
@@ -148,11 +151,15 @@ class LoopbackMessagesAPI:
             return
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n")
         client_left = asyncio.create_task(reader.read())  # returns b"" when the client hangs up
+        next_delta_at: float | None = None
         try:
             for number, event in enumerate(response.events):
                 pause = response.first_delay if number == 0 else response.delay
                 if b"content_block_delta" not in event and number:
                     pause = 0.0
+                elif number and response.steady:
+                    next_delta_at = (next_delta_at or time.monotonic()) + response.delay
+                    pause = max(0.0, next_delta_at - time.monotonic())
                 if response.hang_up_after is not None and number >= response.hang_up_after:
                     return
                 if await _client_left_within(client_left, pause):
@@ -161,6 +168,9 @@ class LoopbackMessagesAPI:
                 writer.write(event)
                 await writer.drain()
                 exchange.events_sent += 1
+                if b"content_block_delta" in event:
+                    exchange.first_delta_at = exchange.first_delta_at or time.monotonic()
+                    exchange.deltas_sent += 1
             exchange.finished_at = time.monotonic()
             if await _client_left_within(client_left, 0.0):
                 exchange.client_left_at = time.monotonic()

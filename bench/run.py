@@ -113,7 +113,9 @@ def run_app(name: str, options: Options, upstream: Upstream) -> list[dict[str, A
 
 async def chat_round(url: str, users: int, label: str, timeout: float) -> list[Answer]:
     """N browser tabs send one message each, all at once; return what each page showed."""
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=4 * users)
+    # Drop idle connections before uvicorn does (after 5 s): reusing one it is closing fails a POST,
+    # which a browser would quietly retry and httpx does not.
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=4 * users, keepalive_expiry=2.0)
     async with httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=60), limits=limits) as http:
         config = await PageConfig.fetch(http, url)
         tabs = [PageChat(http, config) for _ in range(users)]
@@ -127,8 +129,11 @@ async def _chat(tab: PageChat, message: str, timeout: float) -> None:
             async for _ in tab.send(message):
                 pass
     except (httpx.HTTPError, TimeoutError, KeyError, ValueError) as exc:
+        where = ""
+        if isinstance(exc, httpx.RequestError | httpx.HTTPStatusError):
+            where = f" on {exc.request.method} {exc.request.url.path}"
         if tab.answer is not None:
-            tab.answer.error = tab.answer.error or f"{type(exc).__name__}: {exc}"
+            tab.answer.error = tab.answer.error or f"{type(exc).__name__}{where}: {exc}"
 
 
 def summarize(

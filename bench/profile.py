@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,12 +26,14 @@ OTHER = "Event loop, threads and the rest"
 @contextmanager
 def sampled(pid: int, raw_path: Path, rate: int = 100) -> Iterator[None]:
     """Record py-spy samples (only while the GIL is held: CPU, not waiting) of `pid` during the block."""
-    py_spy = shutil.which("py-spy")
+    beside_python = Path(sys.executable).with_name("py-spy")  # a venv's tools need not be on PATH
+    py_spy = str(beside_python) if beside_python.exists() else shutil.which("py-spy")
     if py_spy is None:
         raise RuntimeError("--profile needs py-spy: pip install py-spy (and permission to ptrace)")
     command = [py_spy, "record", "-p", str(pid), "-o", str(raw_path), "--format", "raw"]
     command += ["--rate", str(rate), "--gil", "--nonblocking"]
-    recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # attaching takes a moment; samples before it would be lost
     try:
         yield
     finally:

@@ -89,7 +89,11 @@ async def test_stop_closes_the_upstream_connection_within_100_ms(page, loopback_
                     await tab.cancel()
         exchange = loopback_api.exchanges[0]
         await wait_until(lambda: exchange.client_left_at is not None, timeout=5)
-    # One loop clock for the test, the app and the loopback server: all run in this process.
+    # Timed from just before the page's POST /gradio_api/cancel (Gradio cancels the generator task,
+    # which closes the SDK stream) to the loopback server seeing the hang-up; one monotonic clock,
+    # as test, app and server share this process. The bound is the 100 ms with no extra
+    # headroom: 4-50 ms were measured here with two CPU hogs running; an answer left open until it
+    # ends would take about 4 s.
     closed_after = exchange.client_left_at - stopped_at
     assert closed_after < 0.1, f"the upstream connection closed {closed_after * 1000:.0f} ms after Stop"
     assert exchange.finished_at is None and exchange.events_sent < 400

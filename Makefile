@@ -1,16 +1,20 @@
-# `make demo` runs the chat, `make test` runs every check, `make screenshot` retakes docs/screenshot.png;
+# `make demo` runs the chat, `make test` runs every check, `make bench` the benchmark (BENCHMARKS.md),
+# `make screenshot` retakes docs/screenshot.png;
 # all set up .venv first.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint screenshot clean
+.PHONY: demo test lint bench screenshot clean
 
 demo: $(VENV)/.ready
 	$(BIN)/python app.py
 
 test: $(VENV)/.ready lint
 	$(BIN)/python -m pytest
+
+bench: $(VENV)/.ready
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 lint: $(VENV)/.ready
 	$(BIN)/ruff check .

@@ -15,7 +15,7 @@ import gradio as gr
 from dotenv import load_dotenv
 from gradio.components.multimodal_textbox import MultimodalData
 
-from chat import ChatError, ChatSession, Settings, make_client
+from chat import ChatError, ChatSession, Settings, coalesce, make_client
 from chat.attachments import ACCEPTED_SUFFIXES
 from chat.config import EFFORT_LEVELS
 from chat.errors import explain
@@ -61,7 +61,7 @@ async def respond(
         options = turn_options(session.settings, model, system_prompt, max_tokens, thinking, effort)
         session.sync(history)
         async with session.stream_reply(text, files, options=options) as reply:
-            async for _ in reply:
+            async for _ in coalesce(reply, session.settings.update_interval):
                 yield chat_messages(session.view(reply))
         yield chat_messages(session.view(reply))
     except Exception as error:  # explain() logs the details and keeps them off the page
@@ -226,6 +226,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
             textbox=gr.MultimodalTextbox(
                 file_types=list(ACCEPTED_SUFFIXES), file_count="multiple", submit_btn=True, stop_btn=True
             ),
+            concurrency_limit=settings.concurrency_limit,
             title="Claude chat",
             description=description,
         )
@@ -287,6 +288,14 @@ def launch_options(settings: Settings) -> dict[str, Any]:
     return {"auth": settings.auth, "auth_message": "This chat is password-protected."}
 
 
+def start(demo: gr.Blocks, settings: Settings, **options: Any) -> None:
+    """Start serving (without blocking) with the settings' queue, thread and password limits."""
+    demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency_limit)
+    demo.launch(
+        max_threads=settings.max_threads, prevent_thread_lock=True, **launch_options(settings), **options
+    )
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options; host and port default to GRADIO_SERVER_NAME / GRADIO_SERVER_PORT."""
     parser = argparse.ArgumentParser(description="Run the Claude streaming chat demo.")
@@ -309,12 +318,12 @@ def main(argv: list[str] | None = None) -> None:
     log.info("model %s (%s)", settings.model, settings.backend)
     if args.share and settings.auth is None and not settings.offline:
         log.warning("share link without a password: anyone with the link chats on your key")
-    serve(demo, host=args.host, port=args.port, share=args.share, **launch_options(settings))
+    serve(demo, settings, host=args.host, port=args.port, share=args.share)
 
 
-def serve(demo: gr.Blocks, host: str | None, port: int | None, share: bool, **options: Any) -> None:
+def serve(demo: gr.Blocks, settings: Settings, host: str | None, port: int | None, share: bool) -> None:
     """Serve the app until interrupted; say clearly when the share link could not be opened."""
-    demo.queue().launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True, **options)
+    start(demo, settings, server_name=host, server_port=port, share=share)
     if share and not demo.share_url:
         # Gradio prints why the tunnel failed and carries on serving locally; make that unmissable.
         log.error(

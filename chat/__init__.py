@@ -3,7 +3,9 @@
 from chat.client import make_client
 from chat.config import Settings
 from chat.errors import ChatError
+from chat.limits import StreamSlots
 from chat.options import TurnOptions
+from chat.pacing import coalesce
 from chat.reply import Reply, ReplyStatus, TextDelta, ThinkingDelta
 from chat.session import ChatSession
 
@@ -13,8 +15,10 @@ __all__ = [
     "Reply",
     "ReplyStatus",
     "Settings",
+    "StreamSlots",
     "TextDelta",
     "ThinkingDelta",
     "TurnOptions",
+    "coalesce",
     "make_client",
 ]

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from chat.errors import ChatError
 
@@ -52,6 +53,13 @@ class Settings:
     thinking: bool = False
     effort: str | None = None  # None: the model's default effort
     prompt_caching: bool = True
+    # Performance and capacity (README "Performance"): how often the page is redrawn, how many
+    # answers may stream at once, and Gradio's own limits, set on purpose rather than by default.
+    update_interval: float = 0.05
+    max_streams: int = 100
+    concurrency_limit: int = 100
+    max_threads: int = 200
+    queue_size: int = 200
 
     @property
     def offline(self) -> bool:
@@ -96,6 +104,7 @@ class Settings:
             thinking=_flag(env, "CHAT_THINKING", default=False),
             effort=_effort(env, "CHAT_EFFORT"),
             prompt_caching=_flag(env, "CHAT_PROMPT_CACHING", default=True),
+            **_capacity(env),
         )
 
     @property
@@ -158,6 +167,23 @@ def _effort(env: Mapping[str, str], name: str) -> str | None:
     if raw not in EFFORT_LEVELS:
         raise ChatError(f"{name} must be one of {', '.join(EFFORT_LEVELS)} (or empty), not {raw!r}.")
     return raw
+
+
+def _capacity(env: Mapping[str, str]) -> dict[str, Any]:
+    concurrency_limit = _positive_int(env, "APP_CONCURRENCY_LIMIT", 100)
+    max_threads = _positive_int(env, "APP_MAX_THREADS", 2 * concurrency_limit)  # page + /chat API
+    if max_threads < concurrency_limit:
+        raise ChatError(
+            f"APP_MAX_THREADS ({max_threads}) must be at least APP_CONCURRENCY_LIMIT ({concurrency_limit}): "
+            "Gradio runs no more events at once than it has threads."
+        )
+    return {
+        "update_interval": _non_negative_float(env, "CHAT_UPDATE_INTERVAL", 0.05),
+        "max_streams": _positive_int(env, "CHAT_MAX_STREAMS", 100),
+        "concurrency_limit": concurrency_limit,
+        "max_threads": max_threads,
+        "queue_size": _positive_int(env, "APP_QUEUE_SIZE", 200),
+    }
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

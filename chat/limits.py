@@ -1,15 +1,19 @@
-"""Spend guards: a message rate per session and a token budget per day for the whole process."""
+"""Spend and capacity guards: a message rate per session, a token budget per day, a cap on streams."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from chat.errors import ChatError
+
+log = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60.0
 CHARS_PER_TOKEN = 4  # a rough estimate, for replies stopped before the API reported usage
@@ -88,3 +92,31 @@ class TokenBudget:
         today = self._today()
         if today != self._day:
             self._day, self._spent = today, 0
+
+
+BUSY_MESSAGE = "The chat is busy: too many answers are streaming right now. Try again in a moment."
+
+
+class StreamSlots:
+    """At most `capacity` streams at once; one more is refused with a ChatError at once."""
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self.in_use = 0
+        self._lock = threading.Lock()  # sync UI frameworks may stream from several threads
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Take a slot for the duration of the block, or raise ChatError when none is free."""
+        with self._lock:
+            if self.in_use >= self.capacity:
+                log.warning("refused a reply: all %d stream slots are in use", self.capacity)
+                raise ChatError(BUSY_MESSAGE)
+            self.in_use += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.in_use -= 1

@@ -6,6 +6,7 @@ import asyncio
 import enum
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -15,7 +16,7 @@ from anthropic.types import Message
 from chat.client import ChatClient
 from chat.config import Settings
 from chat.errors import ChatError, explain
-from chat.limits import estimate_tokens
+from chat.limits import StreamSlots, estimate_tokens
 
 
 class ReplyStatus(enum.Enum):
@@ -58,6 +59,7 @@ class Reply:
         request: dict[str, Any],
         on_done: Callable[[Reply], None],
         settings: Settings | None = None,
+        slots: StreamSlots | None = None,
     ) -> None:
         self.request = request
         self.text = ""
@@ -74,6 +76,7 @@ class Reply:
         self._settings = settings
         self._client = client
         self._on_done = on_done
+        self._slots = slots
         self._events: AsyncIterator[Delta] | None = None
 
     async def __aenter__(self) -> Reply:
@@ -118,12 +121,13 @@ class Reply:
     async def _stream(self) -> AsyncIterator[Delta]:
         self.status = ReplyStatus.STREAMING
         try:
-            async with self._client.messages.stream(**self.request) as stream:
-                async for event in stream:
-                    delta = self._take(event)
-                    if delta is not None:
-                        yield delta
-                self.message = await stream.get_final_message()
+            with self._slot():
+                async with self._client.messages.stream(**self.request) as stream:
+                    async for event in stream:
+                        delta = self._take(event)
+                        if delta is not None:
+                            yield delta
+                    self.message = await stream.get_final_message()
             if self.message.stop_reason is None:
                 raise ChatError("The answer was cut off: the stream ended early. Try again.")
         except Exception as exc:
@@ -147,6 +151,9 @@ class Reply:
         else:
             prompt = estimate_tokens(str(self.request.get("messages", "")))
         return prompt + estimate_tokens(self.thinking + self.text)
+
+    def _slot(self) -> AbstractContextManager[None]:
+        return nullcontext() if self._slots is None else self._slots.hold()
 
     def _take(self, event: Any) -> Delta | None:
         if event.type == "message_start":

@@ -14,7 +14,7 @@ from chat.client import ChatClient
 from chat.config import Settings
 from chat.errors import ChatError
 from chat.history import Turn, messages_for, reconcile, shown_pairs, user_message
-from chat.limits import RateLimit, TokenBudget
+from chat.limits import RateLimit, StreamSlots, TokenBudget
 from chat.models import BUILT_IN_MODELS, ModelChoice, catalog
 from chat.options import TurnOptions
 from chat.reply import Reply, ReplyStatus
@@ -47,6 +47,7 @@ class ChatSession:
         *,
         rate_limit: RateLimit | None = None,
         budget: TokenBudget | None = None,
+        slots: StreamSlots | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
@@ -57,10 +58,11 @@ class ChatSession:
         self.prices = prices if prices is not None else PriceTable.load()
         self.spend = Spend()
         self.last_reply: Reply | None = None
+        self.slots = slots or StreamSlots(settings.max_streams)  # shared by copies: a cap for the app
 
     def __deepcopy__(self, memo: dict[int, Any]) -> ChatSession:
-        # UI frameworks copy the template session per visitor: share the client, models, prices
-        # and budget, copy the history, start a fresh rate limit.
+        # UI frameworks copy the template session per visitor: share the client, models, prices,
+        # budget and stream slots, copy the history, start a fresh rate limit.
         return ChatSession(
             self.client,
             self.settings,
@@ -69,6 +71,7 @@ class ChatSession:
             self.prices,
             rate_limit=self.rate_limit.fresh(),
             budget=self.budget,
+            slots=self.slots,
         )
 
     @property
@@ -105,6 +108,7 @@ class ChatSession:
             request,
             on_done=lambda done: self._record(user, message, names, done, options),
             settings=self.settings,
+            slots=self.slots,
         )
         self.last_reply = reply
         return reply

@@ -124,8 +124,7 @@ def loopback_api() -> Iterator[LoopbackMessagesAPI]:
 def launched_app(settings: Settings) -> Iterator[str]:
     """The real app for these settings, served on a free local port; yields its URL."""
     demo = app.build_demo(settings)
-    options = app.launch_options(settings)  # the password, when the settings set one
-    demo.queue().launch(server_port=free_port(), prevent_thread_lock=True, quiet=True, **options)
+    app.start(demo, settings, server_port=free_port(), quiet=True)
     try:
         yield demo.local_url
     finally:

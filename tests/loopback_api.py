@@ -46,6 +46,7 @@ class Stream:
     hang_up_after: int | None = None  # close the connection after this many events
     hang_up: HangUp = "close"
     stall_after: int | None = None
+    steady: bool = False  # deltas on a fixed clock (`delay` apart on average), not `delay` after each send
 
 
 @dataclass
@@ -72,6 +73,8 @@ class Exchange:
     events_sent: int = 0
     finished_at: float | None = None
     client_left_at: float | None = None
+    first_delta_at: float | None = None  # when the first content delta went out (the model's first token)
+    deltas_sent: int = 0
 
 
 def last_user_text(body: dict[str, Any]) -> str:
@@ -211,11 +214,15 @@ class LoopbackMessagesAPI:
         head = f"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n{framing}connection: close\r\n\r\n"
         writer.write(head.encode())
         client_left = asyncio.create_task(reader.read())  # returns b"" when the client hangs up
+        next_delta_at: float | None = None
         try:
             for number, event in enumerate(response.events):
                 pause = response.first_delay if number == 0 else response.delay
                 if b"content_block_delta" not in event and number:
                     pause = 0.0
+                elif number and response.steady:
+                    next_delta_at = (next_delta_at or time.monotonic()) + response.delay
+                    pause = max(0.0, next_delta_at - time.monotonic())
                 if response.hang_up_after is not None and number >= response.hang_up_after:
                     _hang_up(writer, response.hang_up)
                     return
@@ -227,6 +234,9 @@ class LoopbackMessagesAPI:
                 writer.write(_chunk(event) if chunked else event)
                 await writer.drain()
                 exchange.events_sent += 1
+                if b"content_block_delta" in event:
+                    exchange.first_delta_at = exchange.first_delta_at or time.monotonic()
+                    exchange.deltas_sent += 1
             if chunked:
                 writer.write(b"0\r\n\r\n")
             exchange.finished_at = time.monotonic()

@@ -40,10 +40,10 @@ def app_url(loopback_api: LoopbackMessagesAPI) -> Iterator[str]:
 
 
 def test_reply_streams_in_several_growing_updates(app_url, loopback_api):
-    updates = chat(Client(app_url, verbose=False), "one two three four five six seven eight")
-    answers = [answer_text(update) for update in updates]
+    words = " ".join(f"word{number}" for number in range(60))  # 30 deltas, 10 ms apart
+    answers = [answer_text(update) for update in chat(Client(app_url, verbose=False), words)]
     assert len(answers) >= 3
-    assert answers[-1] == "You said: one two three four five six seven eight"
+    assert answers[-1] == f"You said: {words}"
     assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(answers))
 
 

@@ -139,3 +139,47 @@ def test_a_bad_effort_says_what_is_wrong():
 def test_a_bad_flag_says_what_is_wrong():
     with pytest.raises(ChatError, match="CHAT_THINKING must be 1 or 0"):
         Settings.from_env({"CHAT_THINKING": "maybe"})
+
+
+def test_capacity_and_pacing_have_deliberate_defaults():
+    settings = Settings.from_env({})
+    assert (settings.update_interval, settings.max_streams) == (0.05, 100)
+    assert (settings.concurrency_limit, settings.max_threads, settings.queue_size) == (100, 200, 200)
+
+
+def test_capacity_and_pacing_are_read_from_the_environment():
+    settings = Settings.from_env(
+        {
+            "CHAT_UPDATE_INTERVAL": "0.03",
+            "CHAT_MAX_STREAMS": "7",
+            "APP_CONCURRENCY_LIMIT": "8",
+            "APP_MAX_THREADS": "9",
+            "APP_QUEUE_SIZE": "10",
+        }
+    )
+    assert (settings.update_interval, settings.max_streams) == (0.03, 7)
+    assert (settings.concurrency_limit, settings.max_threads, settings.queue_size) == (8, 9, 10)
+
+
+def test_threads_default_to_twice_the_concurrency_limit():
+    assert Settings.from_env({"APP_CONCURRENCY_LIMIT": "150"}).max_threads == 300
+
+
+def test_fewer_threads_than_the_concurrency_limit_is_refused():
+    expected = r"APP_MAX_THREADS \(10\) must be at least APP_CONCURRENCY_LIMIT \(20\)"
+    with pytest.raises(ChatError, match=expected):
+        Settings.from_env({"APP_CONCURRENCY_LIMIT": "20", "APP_MAX_THREADS": "10"})
+
+
+CAPACITY_NAMES = ["CHAT_MAX_STREAMS", "APP_CONCURRENCY_LIMIT", "APP_MAX_THREADS", "APP_QUEUE_SIZE"]
+
+
+@pytest.mark.parametrize("name", CAPACITY_NAMES)
+def test_a_bad_capacity_says_which_setting_is_wrong(name):
+    with pytest.raises(ChatError, match=f"{name} must be a whole number above 0, not '0'"):
+        Settings.from_env({name: "0"})
+
+
+def test_a_bad_update_interval_says_what_is_wrong():
+    with pytest.raises(ChatError, match="CHAT_UPDATE_INTERVAL must be a number of seconds"):
+        Settings.from_env({"CHAT_UPDATE_INTERVAL": "soon"})

@@ -1,0 +1,395 @@
+"""Benchmark the chat under N concurrent users, against the seed's naive app in the same run.
+
+    make bench                                   # the full run: N = 1, 20, 50, 100 (about 10 minutes)
+    python -m bench.run --users 1,5 --deltas 50  # a quick look
+
+It starts the loopback Messages API (its own process) streaming one answer of `--deltas` deltas of
+`--delta-chars` characters, one every `--delta-interval` seconds after `--first-token` seconds;
+then, for each app (`bench/baseline_app.py`, then `app.py`, each a subprocess), sends N chats at
+once through the web page's own protocol (bench/page_client.py) and measures what the page gets.
+N = 1 is run `--single-runs` times, one after another, and its median wall time is "one chat".
+Results: a JSON file and a PNG chart in `--out` (see BENCHMARKS.md for what each figure means).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import profile, report
+from bench.chart import draw_chart
+from bench.page_client import Answer, PageChat, PageConfig
+from bench.upstream import TokenRate, Upstream
+
+ROOT = Path(__file__).resolve().parent.parent
+APPS = {"baseline": "bench/baseline_app.py", "app": "app.py"}
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to run: which apps, how many users, how the upstream answers, where results go."""
+
+    users: tuple[int, ...] = (1, 20, 50, 100)
+    rate: TokenRate = field(default_factory=TokenRate)
+    apps: tuple[str, ...] = ("baseline", "app")
+    single_runs: int = 5
+    out: Path = ROOT / "bench" / "results"
+    chat_timeout: float = 900.0
+    app_env: tuple[tuple[str, str], ...] = ()
+    profile_users: int | None = None  # sample the app with py-spy during this N (bench/profile.py)
+
+
+def run_benchmark(options: Options) -> dict[str, Any]:
+    """Run every app at every N; write benchmark.json and benchmark.png; return the results."""
+    started = time.time()
+    result: dict[str, Any] = {
+        "machine": machine(),
+        "options": _options_dict(options),
+        "runs": {},
+    }
+    with Upstream(options.rate) as upstream:
+        for name in options.apps:
+            result["runs"][name] = run_app(name, options, upstream)
+    result["machine"]["load_average_after"] = os.getloadavg()
+    result["duration_s"] = round(time.time() - started, 1)
+    result["targets"] = evaluate_targets(result["runs"].get("app", []))
+    result = json.loads(json.dumps(result))  # exactly what the file holds (lists, not tuples)
+    options.out.mkdir(parents=True, exist_ok=True)
+    (options.out / "benchmark.json").write_text(json.dumps(result, indent=2) + "\n")
+    draw_chart(result, options.out / "benchmark.png")
+    (options.out / "benchmark.md").write_text(report.markdown(result))
+    return result
+
+
+def run_app(name: str, options: Options, upstream: Upstream) -> list[dict[str, Any]]:
+    """Every N for one app, in one app process; N = 1 first, as the reference."""
+    rows = []
+    with served(name, upstream.url, options.out, options.app_env) as app:
+        asyncio.run(chat_round(app.url, 1, f"{name} warm-up", options.chat_timeout))
+        upstream.take_exchanges()
+        for users in sorted(set(options.users) | {1}):
+            rounds = options.single_runs if users == 1 else 1
+            cpu_before, others_before = app.cpu_seconds(), _other_cpu(upstream)
+            answers, walls = [], []
+            raw_profile = options.out / f"profile-{name}-n{users}.raw.tmp"
+            with profiled(app, raw_profile, users == options.profile_users):
+                for number in range(rounds):
+                    label = f"{name} n={users} round {number}"
+                    answers += asyncio.run(chat_round(app.url, users, label, options.chat_timeout))
+                    walls.append(wall_time(answers[-users:]))
+            cpu = app.cpu_seconds() - cpu_before
+            row = summarize(users, answers, upstream.take_exchanges(), cpu, options.rate)
+            row["wall_s"] = round(statistics.median(walls), 3)
+            others = _other_cpu(upstream)
+            row["cpu_s_upstream"] = round(others[0] - others_before[0], 2)
+            row["cpu_s_load_generator"] = round(others[1] - others_before[1], 2)
+            if users == options.profile_users:
+                row["profile"] = profile.summarize(raw_profile)
+            rows.append(row)
+            print(f"{name:8} n={users:<4} {_brief(row)}", flush=True)
+    one_chat = rows[0]["wall_s"]
+    for row in rows:
+        row["wall_ratio"] = round(row["wall_s"] / one_chat, 2)
+    return rows
+
+
+async def chat_round(url: str, users: int, label: str, timeout: float) -> list[Answer]:
+    """N browser tabs send one message each, all at once; return what each page showed."""
+    # Drop idle connections before uvicorn does (after 5 s): reusing one it is closing fails a POST,
+    # which a browser would quietly retry and httpx does not.
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=4 * users, keepalive_expiry=2.0)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=60), limits=limits) as http:
+        config = await PageConfig.fetch(http, url)
+        tabs = [PageChat(http, config) for _ in range(users)]
+        await asyncio.gather(*(_chat(tab, f"{label} chat {n}", timeout) for n, tab in enumerate(tabs)))
+    return [tab.answer for tab in tabs if tab.answer is not None]
+
+
+async def _chat(tab: PageChat, message: str, timeout: float) -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            async for _ in tab.send(message):
+                pass
+    except (httpx.HTTPError, TimeoutError, KeyError, ValueError) as exc:
+        where = ""
+        if isinstance(exc, httpx.RequestError | httpx.HTTPStatusError):
+            where = f" on {exc.request.method} {exc.request.url.path}"
+        if tab.answer is not None:
+            tab.answer.error = tab.answer.error or f"{type(exc).__name__}{where}: {exc}"
+
+
+def summarize(
+    users: int, answers: Sequence[Answer], exchanges: Sequence[dict[str, Any]], cpu: float, rate: TokenRate
+) -> dict[str, Any]:
+    """The figures for one app at one N (see BENCHMARKS.md)."""
+    upstream = {exchange["message"]: exchange for exchange in exchanges}
+    expected = rate.answer().strip()
+    waits, net_waits, after_token, to_upstream, upstream_first = [], [], [], [], []
+    for answer in answers:
+        exchange = upstream.get(answer.message)
+        if answer.first_update_at is None or exchange is None or exchange["first_delta_at"] is None:
+            continue
+        model_first_token = exchange["first_delta_at"] - exchange["started_at"]
+        waits.append(answer.first_update_at - answer.sent_at)
+        net_waits.append(waits[-1] - model_first_token)
+        after_token.append(answer.first_update_at - exchange["first_delta_at"])
+        to_upstream.append(exchange["started_at"] - answer.sent_at)
+        upstream_first.append(model_first_token)
+    good = [a for a in answers if a.error is None and a.text.strip() == expected]
+    rates = [a.updates / (a.completed_at - a.first_update_at) for a in good if _streamed_for(a) > 0]
+    characters = sum(len(a.text) for a in answers)
+    deltas = sum(exchange["deltas_sent"] for exchange in exchanges)
+    return {
+        "users": users,
+        "chats": len(answers),
+        "completed": len(good),
+        "errors": sum(a.error is not None for a in answers),
+        "error_messages": sorted({a.error for a in answers if a.error})[:5],
+        "first_update_ms": _percentiles(net_waits),
+        "first_update_wait_ms": _percentiles(waits),
+        "first_update_after_token_ms": _percentiles(after_token),
+        "sent_to_api_request_ms": _percentiles(to_upstream),
+        "upstream_first_token_ms": _percentiles(upstream_first),
+        "upstream_chars_per_s": _upstream_rate(exchanges, rate),
+        "updates_per_s_per_chat": round(statistics.mean(rates), 1) if rates else None,
+        "updates_per_chat": round(statistics.mean(a.updates for a in good), 1) if good else None,
+        "bytes_per_char": round(sum(a.bytes_received for a in answers) / max(characters, 1), 2),
+        "deltas": deltas,
+        "cpu_s": round(cpu, 2),
+        "cpu_s_per_1000_deltas": round(cpu / deltas * 1000, 3) if deltas else None,
+    }
+
+
+def evaluate_targets(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The issue's targets, each with the app's figure and whether it was met."""
+    by_users = {row["users"]: row for row in rows}
+
+    def figure(users: int, *path: str) -> Any:
+        value: Any = by_users.get(users)
+        for key in path:
+            value = None if value is None else value.get(key)
+        return value
+
+    checks = [
+        ("20 users: wall at most 1.3x one chat", figure(20, "wall_ratio"), 1.3),
+        ("20 users: first update p50 at most 250 ms", figure(20, "first_update_ms", "p50"), 250),
+        ("50 users: wall at most 2x one chat", figure(50, "wall_ratio"), 2.0),
+        ("100 users: chats that did not complete", _incomplete(by_users.get(100)), 0),
+        ("1 user: bytes per character at most 15", figure(1, "bytes_per_char"), 15),
+        ("1 user: first update at most 30 ms", figure(1, "first_update_ms", "p50"), 30),
+    ]
+    return [
+        {"target": name, "figure": value, "limit": limit, "met": None if value is None else value <= limit}
+        for name, value, limit in checks
+    ]
+
+
+@dataclass
+class AppProcess:
+    """A running app subprocess: where it serves, and how much CPU it has used."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time of the app process so far (from /proc)."""
+        return process_cpu_seconds(self.process.pid)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+@contextmanager
+def profiled(app: AppProcess, raw_path: Path, enabled: bool) -> Iterator[None]:
+    """Sample the app with py-spy during the block when enabled."""
+    if not enabled:
+        yield
+        return
+    with profile.sampled(app.process.pid, raw_path):
+        yield
+
+
+def _other_cpu(upstream: Upstream) -> tuple[float, float]:
+    """CPU seconds so far of the upstream server and of this process (the load generator)."""
+    return process_cpu_seconds(upstream.pid), process_cpu_seconds(os.getpid())
+
+
+@contextmanager
+def served(
+    name: str, upstream_url: str, out: Path, extra_env: Sequence[tuple[str, str]] = ()
+) -> Iterator[AppProcess]:
+    """Run one app against the upstream on a free port until the block ends; its log goes to `out`."""
+    port = _free_port()
+    ours = ("ANTHROPIC_", "CHAT_", "APP_", "GRADIO_")
+    env = {name: value for name, value in os.environ.items() if not name.startswith(ours)}
+    env.update(
+        ANTHROPIC_API_KEY="sk-bench-not-real",
+        ANTHROPIC_BASE_URL=upstream_url,
+        GRADIO_SERVER_PORT=str(port),
+        GRADIO_ANALYTICS_ENABLED="False",
+        **dict(extra_env),
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    log = (out / f"{name}.log.tmp").open("wb")
+    process = subprocess.Popen([sys.executable, APPS[name]], cwd=ROOT, env=env, stdout=log, stderr=log)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_until_serving(url, process)
+        yield AppProcess(process, url)
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+        log.close()
+
+
+def machine() -> dict[str, Any]:
+    """Where the figures came from."""
+    lines = Path("/proc/cpuinfo").read_text().splitlines()
+    models = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    memory_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    return {
+        "cpu": models[0] if models else platform.processor(),
+        "cores": os.cpu_count(),
+        "memory_gb": round(memory_kb / 1024 / 1024, 1),
+        "system": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "packages": {name: version(name) for name in ("gradio", "anthropic", "httpx2", "uvicorn")},
+        "load_average_before": os.getloadavg(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def wall_time(answers: Sequence[Answer]) -> float:
+    """From the first message sent to the last answer complete."""
+    ends = [a.completed_at or time.monotonic() for a in answers]
+    return max(ends) - min(a.sent_at for a in answers)
+
+
+def _streamed_for(answer: Answer) -> float:
+    if answer.completed_at is None or answer.first_update_at is None:
+        return 0.0
+    return answer.completed_at - answer.first_update_at
+
+
+def _upstream_rate(exchanges: Sequence[dict[str, Any]], rate: TokenRate) -> float | None:
+    spans = [
+        (e["deltas_sent"] - 1) * rate.delta_chars / (e["finished_at"] - e["first_delta_at"])
+        for e in exchanges
+        if e["finished_at"] and e["first_delta_at"] and e["deltas_sent"] > 1
+    ]
+    return round(statistics.median(spans)) if spans else None
+
+
+def _incomplete(row: dict[str, Any] | None) -> int | None:
+    return None if row is None else row["chats"] - row["completed"]
+
+
+def _percentiles(seconds: Sequence[float]) -> dict[str, float | None]:
+    if not seconds:
+        return {"p50": None, "p99": None}
+    ordered = sorted(seconds)
+    nearest_rank = ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)]
+    return {"p50": round(statistics.median(ordered) * 1000, 1), "p99": round(nearest_rank * 1000, 1)}
+
+
+def _brief(row: dict[str, Any]) -> str:
+    return (
+        f"wall {row['wall_s']:.2f}s  first update p50/p99 {row['first_update_ms']['p50']}/"
+        f"{row['first_update_ms']['p99']} ms  {row['updates_per_s_per_chat']} upd/s  "
+        f"{row['bytes_per_char']} B/char  {row['cpu_s_per_1000_deltas']} cpu-s/1k  "
+        f"completed {row['completed']}/{row['chats']}"
+    )
+
+
+def _options_dict(options: Options) -> dict[str, Any]:
+    described = asdict(options)
+    described["out"] = str(options.out)
+    described["app_env"] = dict(options.app_env)
+    return described
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_serving(url: str, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the app exited with code {process.returncode}; see its *.log.tmp")
+        try:
+            if httpx.get(f"{url}/config", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"the app did not serve {url} within {timeout:.0f} s")
+
+
+def parse_args(argv: list[str] | None = None) -> Options:
+    """Command-line options (see --help)."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    default, rate = Options(), TokenRate()
+    parser.add_argument("--users", default="1,20,50,100", help="concurrent chats, comma-separated")
+    parser.add_argument("--deltas", type=int, default=rate.deltas, help="deltas per answer")
+    parser.add_argument("--delta-chars", type=int, default=rate.delta_chars, help="characters per delta")
+    parser.add_argument("--delta-interval", type=float, default=rate.interval, help="seconds between deltas")
+    parser.add_argument("--first-token", type=float, default=rate.first_token, help="upstream's own delay")
+    parser.add_argument("--apps", default="baseline,app", help="which apps: baseline, app")
+    parser.add_argument("--single-runs", type=int, default=default.single_runs, help="repeats of N=1")
+    parser.add_argument("--out", type=Path, default=default.out, help="directory for JSON and PNG")
+    parser.add_argument("--app-env", action="append", default=[], help="KEY=VALUE for the app (repeatable)")
+    parser.add_argument("--profile", type=int, help="sample the app with py-spy at this N (needs py-spy)")
+    args = parser.parse_args(argv)
+    return Options(
+        users=tuple(int(n) for n in args.users.split(",")),
+        rate=TokenRate(args.deltas, args.delta_chars, args.delta_interval, args.first_token),
+        apps=tuple(name.strip() for name in args.apps.split(",")),
+        single_runs=args.single_runs,
+        out=args.out,
+        app_env=tuple(tuple(item.split("=", 1)) for item in args.app_env),  # type: ignore[misc]
+        profile_users=args.profile,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark and print where the results went."""
+    options = parse_args(argv)
+    result = run_benchmark(options)
+    for target in result["targets"]:
+        verdict = {True: "met", False: "NOT met", None: "not measured"}[target["met"]]
+        print(f"{verdict:>12}  {target['target']}: {target['figure']}")
+    print(f"results: benchmark.json, .png and .md in {options.out}")
+
+
+if __name__ == "__main__":
+    main()

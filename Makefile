@@ -1,35 +1,44 @@
 # `make demo` runs the chat, `make test` runs every check, `make bench` the benchmark (BENCHMARKS.md),
-# `make screenshot` retakes docs/screenshot.png;
-# all set up .venv first.
+# `make screenshot` retakes docs/screenshot.png. Each sets up its virtual environment first:
+# .venv holds only what the app needs (as on a Space), .venv-dev adds the test and benchmark tools
+# (with matplotlib installed, Gradio imports it on the first event: a stall a demo should not have).
 PYTHON ?= python3
 VENV := .venv
+DEV_VENV := .venv-dev
 BIN := $(VENV)/bin
+DEV := $(DEV_VENV)/bin
 
 .PHONY: demo test lint bench screenshot clean
 
 demo: $(VENV)/.ready
 	$(BIN)/python app.py
 
-test: $(VENV)/.ready lint
-	$(BIN)/python -m pytest
+test: $(DEV_VENV)/.ready lint
+	$(DEV)/python -m pytest
 
-bench: $(VENV)/.ready
-	$(BIN)/python -m bench.run $(BENCH_ARGS)
+bench: $(DEV_VENV)/.ready
+	$(DEV)/python -m bench.run $(BENCH_ARGS)
 
-lint: $(VENV)/.ready
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+lint: $(DEV_VENV)/.ready
+	$(DEV)/ruff check .
+	$(DEV)/ruff format --check .
 
-screenshot: $(VENV)/.ready
+screenshot: $(DEV_VENV)/.ready
 	rm -f test-artifacts/mid-stream.png
-	CI=true $(BIN)/python -m pytest -q tests/browser -k grows_in_place
+	CI=true $(DEV)/python -m pytest -q tests/browser -k grows_in_place
 	cp test-artifacts/mid-stream.png docs/screenshot.png
 
 $(VENV)/.ready: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(DEV_VENV)/.ready: pyproject.toml
+	$(PYTHON) -m venv $(DEV_VENV)
+	$(DEV)/python -m pip install --quiet --upgrade pip
+	$(DEV)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info test-artifacts
+	rm -rf $(VENV) $(DEV_VENV) .pytest_cache .ruff_cache *.egg-info test-artifacts

@@ -228,9 +228,11 @@ class ChatPage:
         """Load a conversation from a JSON export with the page's Load button."""
         self.page.set_input_files(EXPORT_FILE, str(path))
 
-    def images_shown(self) -> int:
-        """How many images the chat shows."""
-        return self.page.locator(".message img").count()
+    def images_shown(self, at_least: int = 1) -> int:
+        """How many images the chat shows, once it shows at least this many (they render after text)."""
+        images = self.page.locator(".message img")
+        images.nth(at_least - 1).wait_for(state="visible")
+        return images.count()
 
     def error_message(self) -> str:
         """The text of the error notice the page shows (waits for one to appear)."""

@@ -20,6 +20,7 @@ from chat.models import BUILT_IN_MODELS
 from chat.wire import (
     ScriptedMessage,
     TextBlock,
+    ThinkingBlock,
     error_event,
     message_events,
     model_list,
@@ -94,6 +95,20 @@ def echo_reply(text: str, *, delay: float = 0.0, words_per_chunk: int = 2) -> St
 def echo_script(delay: float = 0.0) -> Script:
     """Answer each request with 'You said: <last user text>'."""
     return lambda body: echo_reply(f"You said: {last_user_text(body)}", delay=delay)
+
+
+def thinking_script(**message: Any) -> Script:
+    """Answer request n with thinking 'sig-n' (block 0), then 'Answer n: <last user text>' (block 1)."""
+
+    def script(body: dict[str, Any]) -> Stream:
+        number = sum(1 for m in body["messages"] if m["role"] == "user")
+        blocks = [
+            ThinkingBlock(["I should ", f"answer turn {number}."], signature=f"sig-{number}"),
+            TextBlock(["Answer ", f"{number}: ", last_user_text(body)]),
+        ]
+        return Stream(list(message_events(ScriptedMessage(blocks, **message))), delay=0.02)
+
+    return script
 
 
 def replies(*responses: Response, then: Script | None = None) -> Script:

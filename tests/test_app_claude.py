@@ -12,23 +12,9 @@ from gradio_client import Client
 
 from chat import Settings
 from chat.view import THINKING_TITLE, USAGE_TITLE
-from chat.wire import ScriptedMessage, TextBlock, ThinkingBlock, message_events, model_info
+from chat.wire import model_info
 from tests.conftest import answer_text, boxes, chat, launched_app, notice_in
-from tests.loopback_api import Failure, LoopbackMessagesAPI, Stream, last_user_text
-
-
-def thinking_script(**message: Any) -> Any:
-    """Answer request n with thinking block 'sig-n' (block 0) and text (block 1), as the API streams them."""
-
-    def script(body: dict[str, Any]) -> Stream:
-        number = sum(1 for m in body["messages"] if m["role"] == "user")
-        blocks = [
-            ThinkingBlock(["I should ", f"answer turn {number}."], signature=f"sig-{number}"),
-            TextBlock(["Answer ", f"{number}: ", last_user_text(body)]),
-        ]
-        return Stream(list(message_events(ScriptedMessage(blocks, **message))), delay=0.02)
-
-    return script
+from tests.loopback_api import Failure, LoopbackMessagesAPI, thinking_script
 
 
 @pytest.fixture

@@ -6,8 +6,9 @@ import importlib.util
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -66,8 +67,47 @@ def chromium(profile_dir: Path) -> Iterator[BrowserContext]:
 
 
 # A reply is one `.bot.message` group of messages; boxes (thinking, notes, usage) carry a
-# `.thought-group` title, the answer itself does not.
+# `.thought-group` title, the answer itself does not. While a reply is awaited Gradio also shows a
+# `.bot.message.pending` loading bubble (three dots): an indicator, not a reply, so it is left out.
+REPLIES = ".bot.message:not(.pending)"
 ANSWER_PARTS = ".message:not(:has(.thought-group)) .message-content"
+# One snapshot of the page in one call, so a render between two queries cannot mix two states.
+ANSWERS_JS = """([replies, parts]) => Array.from(document.querySelectorAll(replies)).map(
+    reply => Array.from(reply.querySelectorAll(parts)).map(part => part.innerText).join("\\n\\n"))"""
+PARTS_JS = """(replies) => {
+    const all = document.querySelectorAll(replies);
+    if (!all.length) return [];
+    return Array.from(all[all.length - 1].querySelectorAll(".message")).map(message => {
+        const box = message.querySelector(".thought-group");
+        if (!box) {
+            const text = message.querySelector(".message-content");
+            return {title: "", text: text ? text.innerText : "", pending: false, open: true, note: ""};
+        }
+        const title = box.querySelector(".title");
+        const body = box.querySelector(".content");
+        const note = title.querySelector(".duration");
+        return {
+            title: title.querySelector(".md").innerText.trim(),
+            text: body ? body.innerText : "",
+            pending: title.querySelector(".loading-spinner") !== null,
+            open: title.classList.contains("expanded"),
+            note: note ? note.innerText.trim() : "",
+        };
+    });
+}"""
+MESSAGE_BOX_FILES = "input[type=file]:not([accept='.json'])"
+EXPORT_FILE = "input[type=file][accept='.json']"
+
+
+@dataclass(frozen=True)
+class ReplyPart:
+    """One part of a reply as shown: a box (with a title) or answer text (title '')."""
+
+    title: str
+    text: str  # a box's body, '' while it is collapsed
+    pending: bool = False  # a spinner beside the title
+    open: bool = True
+    note: str = ""  # the line beside a box's title: its log and duration, e.g. "(1.2s)"
 
 
 class ChatPage:
@@ -95,26 +135,49 @@ class ChatPage:
         self.page.reload(wait_until="load")
         self.page.locator("textarea").wait_for(state="visible")
 
-    def ask(self, question: str) -> None:
-        """Type a question and press Enter."""
-        textbox = self.page.locator("textarea")
+    def ask(self, question: str, files: Sequence[Path] = ()) -> None:
+        """Attach these files (if any), type a question and press Enter."""
+        if files:
+            self.attach(files)
+        textbox = self.page.locator("textarea").first
         textbox.fill(question)
         textbox.press("Enter")
 
+    def attach(self, files: Sequence[Path]) -> None:
+        """Attach files to the message box and wait until they are uploaded."""
+        self.page.set_input_files(MESSAGE_BOX_FILES, [str(path) for path in files])
+        self.page.locator("[aria-label='Uploaded files'] .thumbnail-item").first.wait_for()
+        self.page.wait_for_function("!document.querySelector(\"[role=status][aria-label='Uploading']\")")
+
+    def send(self, question: str, answer: str, files: Sequence[Path] = ()) -> None:
+        """Ask, then wait until the page shows this answer and takes input again."""
+        self.ask(question, files)
+        self.wait_for_answer(answer)
+
+    def wait_for_answer(self, answer: str) -> None:
+        """Wait until the newest reply's answer is this text and the answer is over."""
+        self.watch_answers(until=lambda answers: answers[-1:] == [answer])
+        self.wait_until_idle()
+
     def answers(self) -> list[str]:
         """The answer text of every reply on the page, oldest first (boxes such as Usage left out)."""
-        return [
-            "\n\n".join(group.locator(ANSWER_PARTS).all_inner_texts())
-            for group in self.page.locator(".bot.message").all()
-        ]
+        return self.page.evaluate(ANSWERS_JS, [REPLIES, ANSWER_PARTS])
 
-    def reply_text(self) -> str:
-        """Everything the newest reply shows: its answer and the text of its open boxes."""
-        return self.page.locator(".bot.message").last.inner_text()
+    def reply_text(self, index: int = -1) -> str:
+        """Everything a reply (the newest by default) shows: its answer and the text of its open boxes."""
+        return self.page.locator(REPLIES).nth(index).inner_text()
+
+    def reply_parts(self) -> list[ReplyPart]:
+        """The newest reply's boxes and answer text, top to bottom."""
+        return [ReplyPart(**part) for part in self.page.evaluate(PARTS_JS, REPLIES)]
 
     def boxes(self) -> list[str]:
         """The titles of the newest reply's boxes (Thinking, Stopped, Usage, ...), top to bottom."""
-        return self.page.locator(".bot.message").last.locator(".thought-group .title").all_inner_texts()
+        return [part.title for part in self.reply_parts() if part.title]
+
+    def open_box(self, title: str) -> None:
+        """Click the newest reply's box with this title, to open (or close) it."""
+        self.page.locator(REPLIES).last.locator(".thought-group .title", has_text=title).first.click()
 
     def answer(self) -> str:
         """The text of the newest answer bubble ('' before there is one)."""
@@ -137,10 +200,39 @@ class ChatPage:
     def wait_until_idle(self) -> None:
         """Wait until the answer is over: the Stop button gives way to Send again."""
         self.page.locator(".submit-button").wait_for(state="visible")
+        self.page.wait_for_function("document.querySelectorAll('.stop-button').length === 0")
+
+    def wait_for_text(self, text: str) -> None:
+        """Wait until the page shows this text; on timeout, fail saying what it shows instead."""
+        self._wait_for_page("text => document.body.innerText.includes(text)", text, f"never showed {text!r}")
+
+    def wait_for_text_gone(self, text: str) -> None:
+        """Wait until the page no longer shows this text."""
+        self._wait_for_page("text => !document.body.innerText.includes(text)", text, f"still shows {text!r}")
 
     def press_stop(self) -> None:
         """Click the Stop button shown while an answer streams."""
         self.page.locator(".stop-button").click()
+
+    def press(self, button: str) -> None:
+        """Click the first chat button with this name: Retry, Undo, Edit, Clear."""
+        self.page.get_by_role("button", name=button, exact=True).first.click()
+
+    def edit_first_message(self, text: str) -> None:
+        """Edit the first message of the chat to this text and submit the edit."""
+        self.press("Edit")
+        self.page.locator("textarea").first.fill(text)  # the edit box, above the message box
+        self.press("Submit")
+
+    def load_export(self, path: Path) -> None:
+        """Load a conversation from a JSON export with the page's Load button."""
+        self.page.set_input_files(EXPORT_FILE, str(path))
+
+    def images_shown(self, at_least: int = 1) -> int:
+        """How many images the chat shows, once it shows at least this many (they render after text)."""
+        images = self.page.locator(".message img")
+        images.nth(at_least - 1).wait_for(state="visible")
+        return images.count()
 
     def error_message(self) -> str:
         """The text of the error notice the page shows (waits for one to appear)."""
@@ -153,6 +245,15 @@ class ChatPage:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.page.screenshot(path=str(path))
         return path
+
+    def _wait_for_page(self, condition: str, text: str, failure: str) -> None:
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        try:
+            self.page.wait_for_function(condition, arg=text)
+        except PlaywrightTimeout:
+            shown = self.page.locator(".message").all_inner_texts()
+            raise AssertionError(f"the page {failure}; it shows {shown}") from None
 
     def _on_console(self, message: ConsoleMessage) -> None:
         if message.type != "error":

@@ -36,8 +36,14 @@ def browser_available() -> None:
 
 
 @pytest.fixture
-def app_url(loopback_api: LoopbackMessagesAPI) -> Iterator[str]:
-    with launched_app(Settings(api_key="sk-test-not-real", base_url=loopback_api.url)) as url:
+def app_settings(loopback_api: LoopbackMessagesAPI) -> Settings:
+    """The app's settings, on the loopback API; a test module overrides this fixture to change them."""
+    return Settings(api_key="sk-test-not-real", base_url=loopback_api.url)
+
+
+@pytest.fixture
+def app_url(app_settings: Settings) -> Iterator[str]:
+    with launched_app(app_settings) as url:
         yield url
 
 

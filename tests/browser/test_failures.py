@@ -1,0 +1,45 @@
+"""A failure seen in the page: the partial answer stays, a notice says what happened, Retry asks again."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+
+import app
+from chat import Settings
+from tests.browser.chat_page import ChatPage
+from tests.conftest import assert_valid_history
+from tests.loopback_api import LoopbackMessagesAPI, error_mid_stream, replies
+
+QUESTION = "Why is the sky blue?"
+PARTIAL = "The first part of the answer arrives before Claude"
+
+
+@pytest.fixture
+def app_settings(loopback_api: LoopbackMessagesAPI) -> Settings:
+    """No SDK retries: the failure reaches the page at once."""
+    return Settings(api_key="sk-test-not-real", base_url=loopback_api.url, max_retries=0)
+
+
+def test_an_overload_mid_stream_keeps_the_partial_answer_and_retry_asks_again(
+    chat_page: ChatPage, loopback_api: LoopbackMessagesAPI
+):
+    overloaded = dataclasses.replace(error_mid_stream(PARTIAL), delay=0.05)  # the text, then the error
+    loopback_api.script = replies(overloaded)  # then echoes
+    chat_page.ask(QUESTION)
+
+    assert re.search(r"overloaded mid-answer", chat_page.error_message(), re.IGNORECASE)
+    chat_page.wait_until_idle()  # the message box is usable again: no reload needed to go on
+    assert chat_page.page.locator("textarea").first.is_enabled()
+    assert chat_page.answer() == PARTIAL
+    assert chat_page.boxes()[-1] == app.NOTICE_TITLE
+    assert re.search(r"overloaded mid-answer", chat_page.reply_text(), re.IGNORECASE)
+
+    chat_page.press("Retry")
+    chat_page.wait_for_answer(f"You said: {QUESTION}")
+    assert chat_page.answers() == [f"You said: {QUESTION}"], "Retry must replace the failed reply"
+    assert app.NOTICE_TITLE not in chat_page.boxes()
+    assert loopback_api.requests[-1]["messages"] == [{"role": "user", "content": QUESTION}]
+    assert_valid_history(loopback_api.requests[-1]["messages"])

@@ -187,20 +187,20 @@ def _capacity(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise ChatError(f"{name} must be a whole number above 0, not {raw!r}.")
-    return int(raw)
+    return _count(env, name, default, minimum=1)
 
 
 def _whole_number(env: Mapping[str, str], name: str, default: int) -> int:
+    return _count(env, name, default, minimum=0)
+
+
+def _count(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    if not (raw.isascii() and raw.isdigit()):
-        raise ChatError(f"{name} must be a whole number (0 or more; 0 turns it off), not {raw!r}.")
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < minimum:
+        rule = "above 0" if minimum else "(0 or more; 0 turns it off)"
+        raise ChatError(f"{name} must be a whole number {rule}, not {raw!r}.")
     return int(raw)
 
 

@@ -39,7 +39,7 @@ def test_model_max_tokens_system_prompt_and_base_url_are_read():
     assert settings.base_url == "http://127.0.0.1:9"
 
 
-@pytest.mark.parametrize("value", ["abc", "0", "-5", "1.5"])
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "1.5", "\u00b2"])
 def test_a_bad_max_tokens_says_what_is_wrong(value):
     with pytest.raises(ChatError, match="CHAT_MAX_TOKENS must be a whole number"):
         Settings.from_env({"CHAT_MAX_TOKENS": value})

@@ -205,15 +205,24 @@ def _count(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> 
 
 
 def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    return _seconds(env, name, default, above_zero=True)
+
+
+def _non_negative_float(env: Mapping[str, str], name: str, default: float) -> float:
+    return _seconds(env, name, default, above_zero=False)
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, *, above_zero: bool) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
         value = float(raw)
     except ValueError:
-        value = -1.0
-    if not 0 < value < float("inf"):
-        raise ChatError(f"{name} must be a number of seconds above 0, not {raw!r}.")
+        value = float("nan")  # fails both checks below
+    if not (0 < value < float("inf") if above_zero else value >= 0):
+        rule = "above 0" if above_zero else "(0 or more)"
+        raise ChatError(f"{name} must be a number of seconds {rule}, not {raw!r}.")
     return value
 
 
@@ -223,16 +232,3 @@ def _credentials(env: Mapping[str, str]) -> dict[str, str | None]:
     if (username is None) != (password is None):
         raise ChatError("Set both APP_USERNAME and APP_PASSWORD to protect the page, or neither.")
     return {"username": username, "password": password}
-
-
-def _non_negative_float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise ChatError(f"{name} must be a number of seconds (0 or more), not {raw!r}.")
-    return value

@@ -7,10 +7,12 @@ import re
 import pytest
 
 from chat import Settings
-from chat.view import THINKING_TITLE
 from chat.wire import ScriptedMessage, TextBlock, ThinkingBlock, message_events, split_into_chunks
 from tests.browser.chat_page import ChatPage
-from tests.loopback_api import LoopbackMessagesAPI, Stream
+from tests.browser.conftest import loopback_settings
+from tests.loopback_api import LoopbackMessagesAPI
+from tests.upstream import Stream
+from ui.render import THINKING_TITLE
 
 THOUGHT = (
     "The user asks why the sky is blue. Rayleigh scattering is the key: air molecules scatter short "
@@ -22,9 +24,9 @@ ANSWER = "Air scatters blue light much more than red, so blue reaches your eye f
 
 
 @pytest.fixture
-def app_settings(loopback_api: LoopbackMessagesAPI) -> Settings:
+def app_settings(loopback_api: LoopbackMessagesAPI, tmp_path) -> Settings:
     """Thinking on, as the Settings panel's thinking checkbox turns it on."""
-    return Settings(api_key="sk-test-not-real", base_url=loopback_api.url, thinking=True)
+    return loopback_settings(loopback_api, tmp_path / "data", thinking=True)
 
 
 def thinking_then_answer(body: dict) -> Stream:

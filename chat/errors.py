@@ -41,6 +41,7 @@ class ErrorKind(enum.Enum):
     INVALID_REQUEST = "invalid_request"
     API_ERROR = "api_error"
     INTERRUPTED = "interrupted"  # the answer stopped mid-way (overload, cut, stall): the partial is kept
+    NOT_FOUND = "not_found"  # no such conversation for this owner (or none at all)
     UNEXPECTED = "unexpected"
 
 

@@ -12,7 +12,6 @@ from chat.wire import (
     Stream,
     TextBlock,
     ThinkingBlock,
-    message_events,
     split_into_chunks,
 )
 
@@ -50,7 +49,7 @@ def offline_message(request: dict[str, Any]) -> ScriptedMessage:
 
 def offline_script(delay: float = 0.04) -> Script:
     """The offline model as a script: every request gets its scripted message, paced."""
-    return lambda body: Stream(list(message_events(offline_message(body))), delay=delay)
+    return lambda body: Stream.of(offline_message(body), delay=delay)
 
 
 def offline_transport(delay: float = 0.04) -> ScriptTransport:

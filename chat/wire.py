@@ -177,6 +177,11 @@ class Stream:
     stall_after: int | None = None
     steady: bool = False  # deltas on a fixed clock (`delay` apart on average), not `delay` after each send
 
+    @classmethod
+    def of(cls, message: ScriptedMessage, **pacing: Any) -> Stream:
+        """The stream of a scripted message, paced as given."""
+        return cls(list(message_events(message)), **pacing)
+
 
 @dataclass
 class Failure:

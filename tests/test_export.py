@@ -12,7 +12,7 @@ import pytest
 from chat import ChatError, ErrorKind, Status, TurnOptions
 from chat.export import export_data, export_json, export_markdown, load_export, loaded_options
 from chat.files import FileStore
-from chat.wire import ScriptedMessage, Stream, TextBlock, message_events
+from chat.wire import ScriptedMessage, Stream, TextBlock
 from tests.conftest import Chat, make_settings, write_image, write_pdf
 from tests.upstream import TEST_KEY, error_mid_stream, fixture, text_reply, thinking_script
 from ui.gradio_fixes import exchanges_on_screen
@@ -165,7 +165,7 @@ async def test_markdown_shows_each_turn_with_its_files(chat_with_files):
 
 async def test_markdown_marks_a_stopped_answer_as_partial():
     words = ScriptedMessage([TextBlock([f"w{i} " for i in range(50)])])
-    chat = Chat(Stream(list(message_events(words))))
+    chat = Chat(Stream.of(words))
     async with chat.stream("count") as reply:
         async for _ in reply:
             if reply.text.count("w") == 3:

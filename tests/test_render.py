@@ -13,7 +13,7 @@ import gradio as gr
 from chat import BlockDelta, Reply, ThinkingDelta
 from chat.options import TurnOptions
 from chat.usage import estimate_tokens
-from chat.wire import ScriptedMessage, Stream, TextBlock, ThinkingBlock, message_events
+from chat.wire import ScriptedMessage, Stream, TextBlock, ThinkingBlock
 from tests.conftest import Chat
 from tests.upstream import fixture, text_reply
 from ui.page import ChatPage
@@ -36,7 +36,7 @@ ACCUWEATHER = "https://www.accuweather.com/en/us/new-york/10021/weather-forecast
 
 
 def scripted(*blocks: TextBlock | ThinkingBlock, delay: float = 0.0, **message: Any) -> Stream:
-    return Stream(list(message_events(ScriptedMessage(list(blocks), **message))), delay=delay)
+    return Stream.of(ScriptedMessage(list(blocks), **message), delay=delay)
 
 
 def title_of(message: gr.ChatMessage | dict[str, Any]) -> str | None:
@@ -69,7 +69,7 @@ async def answered(stream: Stream, text: str = "q", **options: Any) -> list[gr.C
 
 
 async def test_thinking_box_is_pending_while_thinking_then_done_with_a_duration():
-    chat = Chat(Stream(list(message_events(THINKING_THEN_TEXT))))
+    chat = Chat(Stream.of(THINKING_THEN_TEXT))
     seen = []
     async with chat.stream("2+2?") as reply:
         async for delta in reply:
@@ -107,7 +107,7 @@ async def test_a_complete_answer_ends_with_a_collapsed_usage_line_and_no_other_n
 
 
 async def test_live_views_carry_no_receipt_until_the_reply_ends():
-    chat = Chat(Stream(list(message_events(THINKING_THEN_TEXT))))
+    chat = Chat(Stream.of(THINKING_THEN_TEXT))
     async with chat.stream("2+2?") as reply:
         views = [live(reply) async for _ in reply]
     assert views and all(set(titled(view)) <= {THINKING_TITLE} for view in views)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from chat.usage import PRICES_FILE, Prices, PriceTable, Spend, TokenUsage, TurnStats, estimate_tokens
-from chat.wire import ScriptedMessage, Stream, TextBlock, message_events
+from chat.wire import ScriptedMessage, Stream, TextBlock
 from tests.conftest import Chat
 
 SONNET = Prices(input=2.0, output=10.0, cache_write_5m=2.5, cache_write_1h=4.0, cache_read=0.1)
@@ -80,7 +80,7 @@ async def test_a_conversation_totals_usage_and_cost_over_its_answers():
     message = ScriptedMessage(
         [TextBlock(["one ", "two"])], input_tokens=100, usage_extra={"cache_read_input_tokens": 1_000}
     )
-    chat = Chat(*(Stream(list(message_events(message))) for _ in range(2)))
+    chat = Chat(*(Stream.of(message) for _ in range(2)))
     for text in ("first", "second"):
         await chat.send(text)
     spend = chat.conversation.spend

@@ -51,7 +51,7 @@ def text_reply(
     """A stream of these text deltas (after a thinking block, if given)."""
     blocks: list[TextBlock | ThinkingBlock] = [ThinkingBlock([thinking], signature="sig")] if thinking else []
     blocks.append(TextBlock(list(chunks)))
-    return Stream(list(message_events(ScriptedMessage(blocks, model=model, input_tokens=1))), delay=delay)
+    return Stream.of(ScriptedMessage(blocks, model=model, input_tokens=1), delay=delay)
 
 
 def echo_reply(text: str, *, delay: float = 0.0, words_per_chunk: int = 2) -> Stream:
@@ -73,7 +73,7 @@ def thinking_script(**message: Any) -> Script:
             ThinkingBlock(["I should ", f"answer turn {number}."], signature=f"sig-{number}"),
             TextBlock(["Answer ", f"{number}: ", last_user_text(body)]),
         ]
-        return Stream(list(message_events(ScriptedMessage(blocks, **message))), delay=0.02)
+        return Stream.of(ScriptedMessage(blocks, **message), delay=0.02)
 
     return script
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from chat import Settings
-from chat.wire import ScriptedMessage, TextBlock, ThinkingBlock, message_events, split_into_chunks
+from chat.wire import ScriptedMessage, TextBlock, ThinkingBlock, split_into_chunks
 from tests.browser.chat_page import ChatPage
 from tests.browser.conftest import loopback_settings
 from tests.loopback_api import LoopbackMessagesAPI
@@ -30,7 +30,7 @@ def slow_long_answer(body: dict[str, Any]) -> Stream:
         ThinkingBlock(["Counting."], signature="sig-long"),
         TextBlock(split_into_chunks(LONG_ANSWER, 2)),
     ]
-    return Stream(list(message_events(ScriptedMessage(blocks))), delay=0.05)
+    return Stream.of(ScriptedMessage(blocks), delay=0.05)
 
 
 def stop_after_word_20(chat_page: ChatPage) -> None:

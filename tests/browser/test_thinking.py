@@ -7,7 +7,7 @@ import re
 import pytest
 
 from chat import Settings
-from chat.wire import ScriptedMessage, TextBlock, ThinkingBlock, message_events, split_into_chunks
+from chat.wire import ScriptedMessage, TextBlock, ThinkingBlock, split_into_chunks
 from tests.browser.chat_page import ChatPage
 from tests.browser.conftest import loopback_settings
 from tests.loopback_api import LoopbackMessagesAPI
@@ -32,7 +32,7 @@ def app_settings(loopback_api: LoopbackMessagesAPI, tmp_path) -> Settings:
 def thinking_then_answer(body: dict) -> Stream:
     """Block 0 thinks (thinking deltas, then its signature), block 1 answers."""
     blocks = [ThinkingBlock(split_into_chunks(THOUGHT, 2)), TextBlock(split_into_chunks(ANSWER, 3))]
-    return Stream(list(message_events(ScriptedMessage(blocks))), delay=0.08)
+    return Stream.of(ScriptedMessage(blocks), delay=0.08)
 
 
 def test_a_thinking_stream_shows_a_collapsible_thinking_box_above_the_answer(

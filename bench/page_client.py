@@ -22,7 +22,8 @@ from typing import Any
 import httpx
 
 API = "gradio_api"
-NOTICE_TITLE = "\u26a0\ufe0f Error"  # app.NOTICE_TITLE; not imported, to keep this client free of Gradio
+# ui.render.NOTICE_TITLE (also app.NOTICE_TITLE); not imported, to keep this client free of Gradio.
+NOTICE_TITLE = "\u26a0\ufe0f Error"
 
 
 @dataclass

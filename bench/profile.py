@@ -18,7 +18,7 @@ GROUPS = [
     ("Anthropic SDK: reading and parsing the API's event stream", ("anthropic/", "httpx2/", "httpcore2/")),
     ("Gradio queue: running the generator, postprocessing, diffs", ("gradio/queueing.py",)),
     ("HTTP handling of the page's requests (FastAPI, uvicorn)", ("fastapi/", "starlette/", "uvicorn/")),
-    ("This app's code (chat/, app.py)", ("/chat/", "app.py")),
+    ("This app's code (chat/, ui/, app.py)", ("/chat/", "/ui/", "app.py")),
 ]
 OTHER = "Event loop, threads and the rest"
 

@@ -10,8 +10,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from chat.wire import ScriptedMessage, TextBlock, message_events
-from tests.loopback_api import LoopbackMessagesAPI, Stream, last_user_text
+from chat.wire import ScriptedMessage, Stream, TextBlock, message_events
+from tests.loopback_api import LoopbackMessagesAPI
+from tests.upstream import last_user_text
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,20 +1,34 @@
-"""A streaming Claude chat service: no UI inside, the Anthropic client handed in."""
+"""A streaming Claude chat service: no UI inside, the Anthropic client handed in.
+
+Build a `ChatService` once (client, settings, models, guards), ask it for a `Conversation`
+per visitor, and stream each answer with `conversation.stream_reply(...)`; every exchange is
+recorded as plain data (`Exchange`), from which history, export and every screen derive.
+"""
 
 from chat.client import make_client
-from chat.config import Settings
-from chat.errors import ChatError
+from chat.config import ClientSettings, Guards, Settings
+from chat.conversation import Conversation
+from chat.errors import ChatError, ErrorKind
+from chat.exchange import Exchange, Prompt, Status
 from chat.limits import StreamSlots
 from chat.options import TurnOptions
 from chat.pacing import coalesce
-from chat.reply import Reply, ReplyStatus, TextDelta, ThinkingDelta
-from chat.session import ChatSession
+from chat.reply import BlockDelta, Reply, TextDelta, ThinkingDelta
+from chat.service import ChatService
 
 __all__ = [
+    "BlockDelta",
     "ChatError",
-    "ChatSession",
+    "ChatService",
+    "ClientSettings",
+    "Conversation",
+    "ErrorKind",
+    "Exchange",
+    "Guards",
+    "Prompt",
     "Reply",
-    "ReplyStatus",
     "Settings",
+    "Status",
     "StreamSlots",
     "TextDelta",
     "ThinkingDelta",

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from anthropic.types import ContentBlockParam, MessageParam
+from anthropic.types import MessageParam
 from PIL import Image, UnidentifiedImageError
 
-from chat.errors import ChatError
+from chat.errors import refused
 
 MB = 1024 * 1024
 MAX_IMAGE_BASE64_BYTES = 5 * MB
@@ -57,13 +57,6 @@ class Attachment:
         """True for images, False for PDF documents."""
         return self.media_type.startswith("image/")
 
-    def block(self) -> ContentBlockParam:
-        """The image or document content block that carries this file to Claude."""
-        source = {"type": "base64", "media_type": self.media_type, "data": _b64(self.data)}
-        if self.is_image:
-            return {"type": "image", "source": source}  # type: ignore[return-value,typeddict-item]
-        return {"type": "document", "source": source, "title": self.name}  # type: ignore[return-value,typeddict-item]
-
 
 def file_path(file: str | Path | Mapping[str, Any]) -> str:
     """The path of a file as a UI hands it over: a path, or a dict with a 'path' key."""
@@ -85,7 +78,7 @@ def load_attachment(file: str | Path | Mapping[str, Any]) -> Attachment:
     try:
         data = Path(file_path(file)).read_bytes()
     except OSError as error:
-        raise ChatError(f"Could not read {name}: {error.strerror or 'unreadable file'}.") from error
+        raise refused(f"Could not read {name}: {error.strerror or 'unreadable file'}.") from error
     attachment = Attachment(name, sniff_media_type(data) or "", data)
     check_attachment(attachment)
     return attachment
@@ -95,18 +88,13 @@ def check_attachment(attachment: Attachment) -> None:
     """Check the content is the image or PDF it claims to be, within Claude's limits."""
     found = sniff_media_type(attachment.data)
     if found is None:
-        raise ChatError(f"{attachment.name} is not a file Claude can read. Attach {ACCEPTED}.")
+        raise refused(f"{attachment.name} is not a file Claude can read. Attach {ACCEPTED}.")
     if found != attachment.media_type:
-        raise ChatError(f"{attachment.name} claims to be {attachment.media_type} but its content is {found}.")
+        raise refused(f"{attachment.name} claims to be {attachment.media_type} but its content is {found}.")
     if attachment.is_image:
         _check_image(attachment)
     else:
         _check_pdf(attachment)
-
-
-def attachment_blocks(files: Sequence[str | Path | Mapping[str, Any]]) -> list[ContentBlockParam]:
-    """Content blocks for these files, checked; raise ChatError for the first bad one."""
-    return [load_attachment(file).block() for file in files]
 
 
 def sniff_media_type(data: bytes) -> str | None:
@@ -126,13 +114,13 @@ def check_request(request: Mapping[str, Any]) -> None:
     blocks = [block for message in request.get("messages", []) for block in _blocks(message)]
     images = sum(1 for block in blocks if block.get("type") == "image")
     if images > MAX_IMAGES_PER_REQUEST:
-        raise ChatError(
+        raise refused(
             f"This conversation carries {images} images; Claude accepts up to "
             f"{MAX_IMAGES_PER_REQUEST} per request. Start a new chat to send more."
         )
     size = sum(len(str(block.get("source", {}).get("data", ""))) for block in blocks)
     if size > MAX_REQUEST_BYTES:
-        raise ChatError(
+        raise refused(
             f"The files in this conversation add up to {_mb(size)}; Claude accepts requests up to "
             f"{_mb(MAX_REQUEST_BYTES)}. Start a new chat or attach smaller files."
         )
@@ -141,7 +129,7 @@ def check_request(request: Mapping[str, Any]) -> None:
 def _check_image(attachment: Attachment) -> None:
     encoded = len(_b64(attachment.data))
     if encoded > MAX_IMAGE_BASE64_BYTES:
-        raise ChatError(
+        raise refused(
             f"{attachment.name} is too large: {_mb(encoded)} as sent; Claude accepts images up to "
             f"{_mb(MAX_IMAGE_BASE64_BYTES)} (about 3.7 MB on disk). Resize it and try again."
         )
@@ -150,9 +138,9 @@ def _check_image(attachment: Attachment) -> None:
             width, height = image.size
             image.verify()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise ChatError(f"{attachment.name} could not be read as an image: the file is damaged.") from error
+        raise refused(f"{attachment.name} could not be read as an image: the file is damaged.") from error
     if max(width, height) > MAX_IMAGE_SIDE_PX:
-        raise ChatError(
+        raise refused(
             f"{attachment.name} is {width}x{height} px; Claude accepts images up to "
             f"{MAX_IMAGE_SIDE_PX}x{MAX_IMAGE_SIDE_PX} px. Resize it and try again."
         )
@@ -161,15 +149,15 @@ def _check_image(attachment: Attachment) -> None:
 def _check_pdf(attachment: Attachment) -> None:
     encoded = len(_b64(attachment.data))
     if encoded > MAX_REQUEST_BYTES:
-        raise ChatError(
+        raise refused(
             f"{attachment.name} is too large: {_mb(encoded)} as sent; Claude accepts requests up to "
             f"{_mb(MAX_REQUEST_BYTES)}. Split the PDF and try again."
         )
     if re.search(rb"/Encrypt\b", attachment.data):
-        raise ChatError(f"{attachment.name} is encrypted or password-protected; Claude needs a plain PDF.")
+        raise refused(f"{attachment.name} is encrypted or password-protected; Claude needs a plain PDF.")
     pages = pdf_page_count(attachment.data)
     if pages > MAX_PDF_PAGES:
-        raise ChatError(
+        raise refused(
             f"{attachment.name} has {pages} pages; Claude reads up to {MAX_PDF_PAGES} pages per request. "
             "Split the PDF and try again."
         )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import anthropic
 import httpx2
 
-from chat.config import Settings
-from chat.offline import OfflineTransport
+from chat.config import ClientSettings
+from chat.offline import offline_transport
 from chat.providers import bedrock_client, client_options, vertex_client
 
 OFFLINE_BASE_URL = "http://offline.invalid"
@@ -15,13 +15,13 @@ OFFLINE_BASE_URL = "http://offline.invalid"
 ChatClient = anthropic.AsyncAnthropic | anthropic.AsyncAnthropicVertex | anthropic.AsyncAnthropicBedrock
 
 
-def make_client(settings: Settings, http_client: httpx2.AsyncClient | None = None) -> ChatClient:
+def make_client(settings: ClientSettings, http_client: httpx2.AsyncClient | None = None) -> ChatClient:
     """The async client for the settings' provider (the offline model when there is no key).
 
     Raises ChatError at once when the provider's extra, settings or credentials are missing.
     """
     if settings.offline:
-        transport = OfflineTransport(delay=settings.offline_delay)
+        transport = offline_transport(settings.offline_delay)
         return anthropic.AsyncAnthropic(
             api_key="offline",
             base_url=OFFLINE_BASE_URL,

@@ -1,107 +1,166 @@
-"""The one exception type the UI shows, and the translation of SDK failures into it."""
+"""The one exception type of the service: a kind, the facts, and a plain statement of what happened.
+
+Front ends word the remedy for their own user (the web page says "press Retry", the terminal
+does not); `explain` turns any SDK or transport failure into one of these.
+"""
 
 from __future__ import annotations
 
 import email.utils
+import enum
 import logging
 import math
 import time
-from typing import TYPE_CHECKING
+from typing import Any
 
 import anthropic
 import httpx2
 
-if TYPE_CHECKING:
-    from chat.config import Settings
-
 log = logging.getLogger(__name__)
 
-SET_KEY_HINT = "Set ANTHROPIC_API_KEY in .env (or your Space's secrets) and restart."
-KEPT = "The partial answer is kept; press Retry to ask again."
-UNEXPECTED = "Something went wrong while answering. Try again; the details are in the server log."
 CONTEXT_WORDS = ("prompt is too long", "context window", "context limit", "too many tokens")
 
 
+class ErrorKind(enum.Enum):
+    """What went wrong, for a front end to choose its remedy by."""
+
+    CONFIG = "config"  # a setting is wrong: the app cannot start
+    REFUSED = "refused"  # the request was refused before anything was sent (blank, too long, bad file)
+    BAD_OPTIONS = "bad_options"  # a turn option (model, max tokens, effort) is not allowed
+    BAD_EXPORT = "bad_export"  # a conversation file could not be loaded
+    RATE_LIMITED = "rate_limited"  # this conversation sends too many messages a minute
+    BUDGET_SPENT = "budget_spent"  # the app's daily token budget is used up
+    APP_BUSY = "app_busy"  # every stream slot is in use
+    KEY_REJECTED = "key_rejected"
+    API_RATE_LIMITED = "api_rate_limited"
+    API_BUSY = "api_busy"
+    START_TIMEOUT = "start_timeout"
+    UNREACHABLE = "unreachable"
+    MODEL_NOT_FOUND = "model_not_found"
+    CONTEXT_TOO_LONG = "context_too_long"
+    INVALID_REQUEST = "invalid_request"
+    API_ERROR = "api_error"
+    INTERRUPTED = "interrupted"  # the answer stopped mid-way (overload, cut, stall): the partial is kept
+    NOT_FOUND = "not_found"  # no such conversation for this owner (or none at all)
+    UNEXPECTED = "unexpected"
+
+
 class ChatError(Exception):
-    """A failure with a message fit to show the user as it is."""
+    """A failure: its kind, a sentence saying what happened, and the facts behind it."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, kind: ErrorKind, message: str, **facts: Any) -> None:
         super().__init__(message)
+        self.kind = kind
         self.message = message
+        self.facts = facts
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error as plain data, for the exchange record."""
+        return {"kind": self.kind.value, "message": self.message, **self.facts}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChatError:
+        """An error read back from an exchange record."""
+        facts = {k: v for k, v in data.items() if k not in ("kind", "message")}
+        try:
+            kind = ErrorKind(data.get("kind"))
+        except ValueError:
+            kind = ErrorKind.UNEXPECTED
+        return cls(kind, str(data.get("message", "")), **facts)
 
 
-def explain(exc: BaseException, settings: Settings | None = None) -> ChatError:
+def refused(message: str, **facts: Any) -> ChatError:
+    """A request refused before anything was sent."""
+    return ChatError(ErrorKind.REFUSED, message, **facts)
+
+
+def explain(
+    exc: BaseException, *, model: str | None = None, read_timeout: float | None = None, retries: int = 2
+) -> ChatError:
     """Turn any failure during a reply into a ChatError; log the details, never the key."""
     if isinstance(exc, ChatError):
         return exc
-    message = _known_failure(exc, settings)
-    if message is None:
+    error = _known_failure(exc, model, read_timeout, retries)
+    if error is None:
         log.error("unexpected failure during a reply", exc_info=exc)
-        return ChatError(UNEXPECTED)
+        return ChatError(ErrorKind.UNEXPECTED, "Something went wrong while answering.")
     log.warning("reply failed: %s: %s", type(exc).__name__, exc)
-    return ChatError(message)
+    return error
 
 
-def _known_failure(exc: BaseException, settings: Settings | None) -> str | None:
+def _known_failure(
+    exc: BaseException, model: str | None, read_timeout: float | None, retries: int
+) -> ChatError | None:
     if isinstance(exc, anthropic.APIStatusError):
         if exc.status_code == 200:
             return _mid_stream_error(exc)
-        return _status_error(exc, settings)
+        return _status_error(exc, model, retries)
     if isinstance(exc, anthropic.APITimeoutError):
-        return "Claude did not start answering in time, even after retrying. Try again in a moment."
+        return ChatError(
+            ErrorKind.START_TIMEOUT, "Claude did not start answering in time, even after retrying."
+        )
     if isinstance(exc, anthropic.APIConnectionError):
-        return (
+        return ChatError(
+            ErrorKind.UNREACHABLE,
             "Could not reach the Anthropic API. Check the network connection "
-            "(and ANTHROPIC_BASE_URL, if set), then try again."
+            "(and ANTHROPIC_BASE_URL, if set), then try again.",
         )
     if isinstance(exc, httpx2.TimeoutException):
-        waited = f" for {settings.read_timeout:g} seconds" if settings else ""
-        return f"Claude stopped sending{waited}, so the answer was cut off. {KEPT}"
+        waited = f" for {read_timeout:g} seconds" if read_timeout else ""
+        return _interrupted(f"Claude stopped sending{waited}, so the answer was cut off.", cause="stall")
     if isinstance(exc, httpx2.TransportError):
-        return f"The connection to Claude was cut mid-answer. {KEPT}"
+        return _interrupted("The connection to Claude was cut mid-answer.", cause="connection")
     return None
 
 
-def _mid_stream_error(exc: anthropic.APIStatusError) -> str:
+def ended_early() -> ChatError:
+    """The stream ended without the message's end: the answer is cut short."""
+    return _interrupted("The answer was cut off: the stream ended early.", cause="ended_early")
+
+
+def _interrupted(message: str, **facts: Any) -> ChatError:
+    return ChatError(ErrorKind.INTERRUPTED, message, **facts)
+
+
+def _mid_stream_error(exc: anthropic.APIStatusError) -> ChatError:
     if exc.type == "overloaded_error":
-        return f"Claude became overloaded mid-answer, so the answer stops here. {KEPT}"
-    return f"Claude stopped mid-answer with an error ({exc.type or 'unknown'}). {KEPT}"
+        return _interrupted(
+            "Claude became overloaded mid-answer, so the answer stops here.", cause="overloaded"
+        )
+    kind = exc.type or "unknown"
+    return _interrupted(f"Claude stopped mid-answer with an error ({kind}).", cause="error_event", error=kind)
 
 
-def _status_error(exc: anthropic.APIStatusError, settings: Settings | None) -> str:
+def _status_error(exc: anthropic.APIStatusError, model: str | None, retries: int) -> ChatError:
     code = exc.status_code
     if code in (401, 403):
-        return f"The API key was rejected (error {code}). {SET_KEY_HINT}"
+        return ChatError(ErrorKind.KEY_REJECTED, f"The API key was rejected (error {code}).", status=code)
     if code == 429:
-        return f"The Anthropic API is rate limiting this key (error 429). {_retry_after(exc.response)}"
+        wait = _retry_after_seconds(exc.response.headers.get("retry-after", ""))
+        when = (
+            "Wait a minute and try again."
+            if wait is None
+            else f"Try again in {wait} second{'s' * (wait != 1)}."
+        )
+        message = f"The Anthropic API is rate limiting this key (error 429). {when}"
+        return ChatError(ErrorKind.API_RATE_LIMITED, message, status=code, retry_after=wait)
     if code == 529 or code >= 500:
-        retried = " after retrying" if settings is None or settings.max_retries else ""
-        return f"Claude is busy right now (error {code}, still failing{retried}). Try again in a minute."
+        retried = " after retrying" if retries else ""
+        message = f"Claude is busy right now (error {code}, still failing{retried}). Try again in a minute."
+        return ChatError(ErrorKind.API_BUSY, message, status=code)
     if code == 404:
-        model = f"`{settings.model}`" if settings else "you asked for"
-        return (
-            f"The model {model} was not found (error 404). Set CHAT_MODEL to a model your key can use, "
-            "such as claude-sonnet-5-5 (and check ANTHROPIC_BASE_URL, if set)."
-        )
+        named = f"`{model}`" if model else "you asked for"
+        message = f"The model {named} was not found (error 404)."
+        return ChatError(ErrorKind.MODEL_NOT_FOUND, message, status=code, model=model)
     if code == 413 or (code == 400 and _about_context(exc.api_message)):
-        return (
-            f"The conversation is too long for the model's context window (error {code}). "
-            "Start a new chat, or send a shorter message."
-        )
+        message = f"The conversation is too long for the model's context window (error {code})."
+        return ChatError(ErrorKind.CONTEXT_TOO_LONG, message, status=code)
     if code == 400:
         detail = _clip(exc.api_message or "invalid request")
-        return (
-            f"Claude could not answer (error 400): {detail}. Check CHAT_MODEL, CHAT_MAX_TOKENS "
-            "and CHAT_SYSTEM_PROMPT, or rephrase the message."
+        return ChatError(
+            ErrorKind.INVALID_REQUEST, f"Claude could not answer (error 400): {detail}.", status=code
         )
-    return f"Claude could not answer (error {code}). Try again; the details are in the server log."
-
-
-def _retry_after(response: httpx2.Response) -> str:
-    seconds = _retry_after_seconds(response.headers.get("retry-after", ""))
-    if seconds is None:
-        return "Wait a minute and try again."
-    return f"Try again in {seconds} second{'s' * (seconds != 1)}."
+    return ChatError(ErrorKind.API_ERROR, f"Claude could not answer (error {code}).", status=code)
 
 
 def _retry_after_seconds(raw: str) -> int | None:

@@ -1,163 +1,296 @@
-"""A conversation as a file: the exact Messages API payload (JSON) or a readable transcript (Markdown).
+"""A conversation as a file, and back: an exact JSON export, a readable Markdown transcript.
 
-The JSON is what the app sends to POST /v1/messages, so it can be replayed with curl; cut the
-messages after any user message to reproduce that turn. Loading it back restores the
-conversation; the model, system prompt and settings stay the app's own.
+The JSON export holds `request`, the exact Messages API body the next turn would send under the
+current options (replay it with curl), and `exchanges`, every exchange's own request options and
+response as returned (thinking blocks and signatures included), with the attached files once in
+`attachments`. Loading it back continues the conversation; the app's own key and model list
+still decide what is allowed. A plain Messages API body (an older export) loads too.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from anthropic.types import MessageParam
-
+from chat import blocks
 from chat.attachments import EXTENSIONS, Attachment, check_attachment
-from chat.errors import ChatError
-from chat.history import Turn
-from chat.session import ChatSession
+from chat.conversation import Conversation
+from chat.errors import ChatError, ErrorKind
+from chat.exchange import Exchange, Prompt, Status
+from chat.files import FileRef, FileStore
+from chat.options import TurnOptions
+from chat.service import ChatService
 
-TEXT_BLOCKS = {"text"}
+EXPORT_FORMAT = "claude-chat-export"
+EXPORT_VERSION = 1
+USER_BLOCKS = {"text", "image", "document", "tool_result"}
 FILE_BLOCKS = {"image", "document"}
-THINKING_BLOCKS = {"thinking", "redacted_thinking"}
+REQUEST_OPTIONS = ("model", "max_tokens", "system", "thinking", "output_config", "cache_control", "tools")
 
 
-def conversation_payload(session: ChatSession) -> dict[str, Any]:
-    """The Messages API request body for the whole conversation, as the app streams it."""
-    return {**session.request_for(session.messages), "stream": True}
+def export_data(service: ChatService, conversation: Conversation, options: TurnOptions) -> dict[str, Any]:
+    """The export: the next request under these options, every exchange, and the files they refer to."""
+    files = service.files
+    attachments = {
+        ref.sha256: {"name": ref.name, "media_type": ref.media_type, "data": _b64(files.read(ref))}
+        for exchange in conversation.exchanges
+        for ref in exchange.prompt.files
+        if files.path(ref.sha256).exists()
+    }
+    return {
+        "format": EXPORT_FORMAT,
+        "version": EXPORT_VERSION,
+        "request": {**service.request(conversation, options), "stream": True},
+        "exchanges": [exchange.to_dict() for exchange in conversation.exchanges],
+        "attachments": attachments,
+    }
 
 
-def conversation_json(session: ChatSession) -> str:
-    """The conversation payload as indented JSON."""
-    return json.dumps(conversation_payload(session), indent=2, ensure_ascii=False) + "\n"
+def export_json(service: ChatService, conversation: Conversation, options: TurnOptions) -> str:
+    """The export as indented JSON."""
+    return json.dumps(export_data(service, conversation, options), indent=2, ensure_ascii=False) + "\n"
 
 
-def conversation_markdown(session: ChatSession) -> str:
-    """A readable transcript: who said what, which files were attached."""
-    lines = ["# Conversation with Claude", "", f"Model: `{session.settings.model}`", ""]
-    if session.settings.system_prompt:
-        lines += ["System prompt:", "", *_quoted(session.settings.system_prompt), ""]
-    for turn in session.turns:
+def export_markdown(conversation: Conversation) -> str:
+    """A readable transcript: who said what, with which model and files, and how each answer ended."""
+    lines = ["# Conversation with Claude", ""]
+    system = None
+    for exchange in conversation.exchanges:
+        asked = str(exchange.request.get("system", ""))
+        if asked and asked != system:
+            lines += ["*System prompt:*", "", *_quoted(asked), ""]
+        system = asked
         lines += ["## You", ""]
-        lines += [f"*Attached: {', '.join(turn.shown_files)}*", ""] if turn.shown_files else []
-        lines += [turn.shown_user, ""] if turn.shown_user.strip() else []
-        lines += ["## Claude", "", turn.shown_answer or "*(no answer)*", ""]
+        if exchange.prompt.files:
+            lines += [f"*Attached: {', '.join(ref.name for ref in exchange.prompt.files)}*", ""]
+        lines += [exchange.prompt.text, ""] if exchange.prompt.text.strip() else []
+        lines += [f"## Claude ({exchange.model or 'no model'})", "", *answer_markdown(exchange), ""]
     return "\n".join(lines)
 
 
-def load_conversation(data: bytes | str, name: str = "the file") -> list[Turn]:
-    """Turns from an exported payload; raise ChatError saying what is wrong with it."""
+def answer_markdown(exchange: Exchange) -> list[str]:
+    """One answer as Markdown lines: every block, cited sources, and how it ended."""
+    lines: list[str] = []
+    sources = blocks.Sources()
+    texts: list[blocks.TextPart] = []
+
+    def flush() -> None:
+        if texts:
+            lines.extend([blocks.joined_text(texts, sources.marker), ""])
+            texts.clear()
+
+    for part in blocks.parts(exchange.content):
+        if isinstance(part, blocks.TextPart):
+            texts.append(part)
+            continue
+        flush()
+        lines += [*_part_markdown(part), ""]
+    flush()
+    if sources.cited:
+        lines += ["Sources:", "", *(f"{n}. [{c.title or c.url}]({c.url})" for n, c in sources.cited), ""]
+    if not exchange.content:
+        lines += ["*(no answer)*", ""]
+    if exchange.status is Status.STOPPED:
+        lines.append("*Stopped: the answer above is partial.*")
+    elif exchange.status is Status.FAILED:
+        lines.append(f"*Failed: {exchange.error.message if exchange.error else 'the answer did not finish'}*")
+    return lines
+
+
+def load_export(data: bytes | str, files: FileStore, name: str = "the file") -> list[Exchange]:
+    """The exchanges of an export (or of a plain Messages API body); ChatError says what is wrong."""
     try:
         payload = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ChatError(f"{name} is not a conversation export: it is not valid JSON ({error}).") from None
-    messages = payload.get("messages") if isinstance(payload, Mapping) else None
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+        raise _bad(f"{name} is not a conversation export: it is not valid JSON ({error}).") from None
+    if not isinstance(payload, Mapping):
+        raise _bad(f"{name} is not a conversation export: it has no list of messages.")
+    if payload.get("format") == EXPORT_FORMAT:
+        exchanges = _exchanges(payload, files, name)
+    else:
+        exchanges = _from_messages(payload, files, name)
+    for number, exchange in enumerate(exchanges):
+        exchange.context = number
+    return exchanges
+
+
+def loaded_options(
+    exchanges: Sequence[Exchange], fallback: TurnOptions, offered: Iterable[str]
+) -> TurnOptions:
+    """The options to continue with: the last exchange's, where this app allows them."""
+    for exchange in reversed(exchanges):
+        if exchange.request.get("model"):
+            try:
+                options = TurnOptions.from_request(exchange.request, fallback)
+            except ChatError:
+                return fallback
+            if options.model not in set(offered):
+                options = dataclasses.replace(options, model=fallback.model)
+            return options
+    return fallback
+
+
+def _exchanges(payload: Mapping[str, Any], files: FileStore, name: str) -> list[Exchange]:
+    raw = payload.get("exchanges")
+    if not isinstance(raw, list) or not raw:
+        raise _bad(f"{name} is not a conversation export: it has no exchanges.")
+    attachments = payload.get("attachments") or {}
+    if not isinstance(attachments, Mapping):
+        raise _bad(f"{name} is not a valid export: its attachments are not a list of files.")
+    exchanges = []
+    for number, item in enumerate(raw, start=1):
+        where = f"exchange {number}"
+        if not isinstance(item, Mapping):
+            raise _bad(f"The conversation is not valid: {where} is not an exchange.")
+        try:
+            exchange = Exchange.from_dict(item)
+        except (KeyError, TypeError, ValueError) as error:
+            raise _bad(f"The conversation is not valid: {where} cannot be read ({error}).") from None
+        if not isinstance(exchange.prompt.text, str) or not isinstance(
+            exchange.request.get("model", ""), str
+        ):
+            raise _bad(f"The conversation is not valid: {where} has a malformed prompt or request.")
+        _check_response(exchange.response, where)
+        refs = tuple(_stored_ref(ref, attachments, files, where) for ref in exchange.prompt.files)
+        exchange.prompt = Prompt(exchange.prompt.text, refs)
+        exchanges.append(exchange)
+    return exchanges
+
+
+def _check_response(response: Mapping[str, Any] | None, where: str) -> None:
+    if response is None:
+        return
+    content = response.get("content")
+    if not isinstance(content, list) or not all(
+        isinstance(block, Mapping) and isinstance(block.get("type"), str) for block in content
+    ):
+        raise _bad(f"The conversation is not valid: the answer in {where} has malformed content.")
+
+
+def _stored_ref(ref: FileRef, attachments: Mapping[str, Any], files: FileStore, where: str) -> FileRef:
+    entry = attachments.get(ref.sha256)
+    if not isinstance(entry, Mapping):
+        raise _bad(f"The conversation is not valid: {ref.name} in {where} is missing from its attachments.")
+    data = _decoded(entry.get("data"), where)
+    _check_loaded(Attachment(ref.name, str(entry.get("media_type")), data))
+    stored = files.put(ref.name, str(entry.get("media_type")), data)
+    if stored.sha256 != ref.sha256:
+        raise _bad(f"The conversation is not valid: {ref.name} in {where} does not match its hash.")
+    return stored
+
+
+def _from_messages(payload: Mapping[str, Any], files: FileStore, name: str) -> list[Exchange]:
+    messages = payload.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise ChatError(f"{name} is not a conversation export: it has no list of messages.")
+        raise _bad(f"{name} is not a conversation export: it has no list of messages.")
     for number, message in enumerate(messages, start=1):
         _check_message(message, number, "user" if number % 2 else "assistant")
-    names = _FileNames()
-    return [
-        _turn(user, messages[index + 1] if index + 1 < len(messages) else None, names)
-        for index, user in enumerate(messages)
-        if index % 2 == 0
-    ]
+    options = {key: payload[key] for key in REQUEST_OPTIONS if key in payload}
+    exchanges = []
+    for index in range(0, len(messages), 2):
+        prompt = _prompt(messages[index], files)
+        answer = messages[index + 1] if index + 1 < len(messages) else None
+        if answer is None:
+            exchanges.append(Exchange(prompt, dict(options), status=Status.STOPPED))
+            continue
+        content = answer["content"]
+        content = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
+        response = {"type": "message", "role": "assistant", "model": options.get("model"), "content": content}
+        exchanges.append(Exchange(prompt, dict(options), status=Status.COMPLETE, response=response))
+    return exchanges
 
 
-def shown_messages(turns: Sequence[Turn], directory: Path) -> list[dict[str, Any]]:
-    """Chat messages showing these turns, their files written into directory so the screen can show them."""
-    shown: list[dict[str, Any]] = []
-    for number, turn in enumerate(turns):
-        folder = directory / f"turn-{number + 1}"
-        files = zip(turn.shown_files, _file_blocks(turn.user), strict=False)  # a lost file has no block
-        paths = [_write(folder / name, block) for name, block in files]
-        text = [turn.shown_user] if turn.shown_user.strip() else []
-        shown.append({"role": "user", "content": [*({"path": str(p)} for p in paths), *text]})
-        if turn.shown_answer is not None:
-            shown.append({"role": "assistant", "content": turn.shown_answer})
-    return shown
-
-
-class _FileNames:
-    """Names for files from an export: a document's title, else image-1.png, document-2.pdf..."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self, block: Mapping[str, Any], taken: set[str]) -> str:
-        self.count += 1
-        extension = EXTENSIONS.get(block["source"]["media_type"], "pdf")
-        title = Path(str(block.get("title") or "")).name
-        name = title if block["type"] == "document" and title else f"{block['type']}-{self.count}.{extension}"
-        name = name if name not in taken else f"{self.count}-{name}"
-        taken.add(name)
-        return name
-
-
-def _turn(user: MessageParam, answer: MessageParam | None, names: _FileNames) -> Turn:
-    taken: set[str] = set()
-    files = tuple(names(block, taken) for block in _file_blocks(user))
-    answer_text = _text(answer) if answer is not None else None
-    return Turn(user, answer, _text(user), answer_text, files)
+def _prompt(message: Mapping[str, Any], files: FileStore) -> Prompt:
+    content = message["content"]
+    if isinstance(content, str):
+        return Prompt(content)
+    refs, texts = [], []
+    for number, block in enumerate(content, start=1):
+        if block["type"] in FILE_BLOCKS:
+            source = block["source"]
+            title = str(block.get("title") or "")
+            extension = EXTENSIONS.get(source["media_type"], "pdf")
+            named = (
+                title if block["type"] == "document" and title else f"{block['type']}-{number}.{extension}"
+            )
+            refs.append(files.put(named, source["media_type"], base64.b64decode(source["data"])))
+        elif block["type"] == "text":
+            texts.append(str(block.get("text", "")))
+    return Prompt("\n\n".join(texts), tuple(refs))
 
 
 def _check_message(message: Any, number: int, role: str) -> None:
     where = f"message {number}"
     if not isinstance(message, Mapping) or message.get("role") != role:
-        raise ChatError(f"The conversation is not valid: {where} should be from the {role}.")
+        raise _bad(f"The conversation is not valid: {where} should be from the {role}.")
     content = message.get("content")
     if isinstance(content, str):
         if not content.strip():
-            raise ChatError(f"The conversation is not valid: {where} is empty.")
+            raise _bad(f"The conversation is not valid: {where} is empty.")
         return
     if not isinstance(content, list) or not content:
-        raise ChatError(f"The conversation is not valid: {where} has no content.")
-    allowed = TEXT_BLOCKS | (FILE_BLOCKS if role == "user" else THINKING_BLOCKS)
+        raise _bad(f"The conversation is not valid: {where} has no content.")
     for block in content:
         kind = block.get("type") if isinstance(block, Mapping) else None
-        if kind not in allowed:
-            raise ChatError(f"The conversation is not valid: {where} has a block of type {kind!r}.")
+        if not isinstance(kind, str) or (role == "user" and kind not in USER_BLOCKS):
+            raise _bad(f"The conversation is not valid: {where} has a block of type {kind!r}.")
         if kind in FILE_BLOCKS:
             _check_file_block(block, where)
-    if not any(block.get("type") in TEXT_BLOCKS | FILE_BLOCKS for block in content):
-        raise ChatError(f"The conversation is not valid: {where} has no text.")
+    if role == "user" and not any(block.get("type") in {"text", *FILE_BLOCKS} for block in content):
+        raise _bad(f"The conversation is not valid: {where} has no text.")
 
 
 def _check_file_block(block: Mapping[str, Any], where: str) -> None:
     source = block.get("source")
     if not isinstance(source, Mapping) or source.get("type") != "base64":
-        raise ChatError(f"The conversation is not valid: a file in {where} is not base64 data.")
+        raise _bad(f"The conversation is not valid: a file in {where} is not base64 data.")
+    data = _decoded(source.get("data"), where)
+    _check_loaded(Attachment(f"The {block['type']} in {where}", str(source.get("media_type")), data))
+
+
+def _decoded(data: Any, where: str) -> bytes:
     try:
-        data = base64.b64decode(str(source.get("data", "")), validate=True)
+        return base64.b64decode(str(data or ""), validate=True)
     except (binascii.Error, ValueError):
-        raise ChatError(f"The conversation is not valid: a file in {where} is not base64 data.") from None
-    check_attachment(Attachment(f"The {block['type']} in {where}", str(source.get("media_type")), data))
+        raise _bad(f"The conversation is not valid: a file in {where} is not base64 data.") from None
 
 
-def _file_blocks(message: MessageParam) -> list[Mapping[str, Any]]:
-    content = message["content"]
-    if isinstance(content, str):
-        return []
-    return [block for block in content if isinstance(block, Mapping) and block.get("type") in FILE_BLOCKS]
+def _check_loaded(attachment: Attachment) -> None:
+    try:
+        check_attachment(attachment)
+    except ChatError as error:  # a file the export carries, not one being sent: the export is bad
+        raise _bad(error.message) from None
 
 
-def _text(message: MessageParam) -> str:
-    content = message["content"]
-    if isinstance(content, str):
-        return content
-    texts = [b.get("text", "") for b in content if isinstance(b, Mapping) and b.get("type") == "text"]
-    return "".join(str(text) for text in texts)
-
-
-def _write(path: Path, block: Mapping[str, Any]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(base64.b64decode(block["source"]["data"]))
-    return path
+def _part_markdown(part: blocks.Part) -> list[str]:
+    if isinstance(part, blocks.ThinkingPart):
+        return ["*Thinking:*", "", *_quoted(part.text)]
+    if isinstance(part, blocks.RedactedThinkingPart):
+        return ["*Thinking (redacted by the API)*"]
+    if isinstance(part, blocks.ToolCallPart):
+        if part.server and part.query:
+            return [f"*{blocks.tool_action(part)}: {part.query}*"]
+        return [f"*Called the tool `{part.name}` with:*", "", "```json", part.input_json(), "```"]
+    if isinstance(part, blocks.ToolResultPart):
+        if part.error:
+            return [f"*The search failed: {part.error}*"]
+        return ["*Results:*", "", *(f"- [{s.title}]({s.url})" for s in part.sources)]
+    if isinstance(part, blocks.OtherBlock):
+        return [f"*A block of type `{part.type}` (this app cannot show it)*"]
+    return []
 
 
 def _quoted(text: str) -> list[str]:
-    return [f"> {line}" for line in text.splitlines()]
+    return [f"> {line}" for line in text.splitlines()] or [">"]
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _bad(message: str) -> ChatError:
+    return ChatError(ErrorKind.BAD_EXPORT, message)

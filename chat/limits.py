@@ -11,22 +11,16 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from chat.errors import ChatError
+from chat.errors import ChatError, ErrorKind
 
 log = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60.0
-CHARS_PER_TOKEN = 4  # a rough estimate, for replies stopped before the API reported usage
 
 
 def utc_today() -> dt.date:
     """Today's date in UTC: the budget's day."""
     return dt.datetime.now(dt.UTC).date()
-
-
-def estimate_tokens(text: str) -> int:
-    """A rough token count for text the API has not counted for us."""
-    return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
 class RateLimit:
@@ -51,8 +45,11 @@ class RateLimit:
         if len(self._sent) >= self.per_minute:
             wait = max(1, math.ceil(WINDOW_SECONDS - (now - self._sent[0])))
             raise ChatError(
+                ErrorKind.RATE_LIMITED,
                 f"Slow down: this chat takes at most {self.per_minute} messages a minute. "
-                f"Try again in {wait} seconds; nothing was sent."
+                f"Try again in {wait} seconds; nothing was sent.",
+                per_minute=self.per_minute,
+                retry_after=wait,
             )
         self._sent.append(now)
 
@@ -78,8 +75,10 @@ class TokenBudget:
         """Raise ChatError once today's budget is used up."""
         if self.per_day and self.spent >= self.per_day:
             raise ChatError(
+                ErrorKind.BUDGET_SPENT,
                 f"This app has used its token budget for today ({self.per_day:,} tokens), so it "
-                "is not sending more messages to Claude. It resets at midnight UTC."
+                "is not sending more messages to Claude. It resets at midnight UTC.",
+                per_day=self.per_day,
             )
 
     def charge(self, tokens: int) -> None:
@@ -113,7 +112,7 @@ class StreamSlots:
         with self._lock:
             if self.in_use >= self.capacity:
                 log.warning("refused a reply: all %d stream slots are in use", self.capacity)
-                raise ChatError(BUSY_MESSAGE)
+                raise ChatError(ErrorKind.APP_BUSY, BUSY_MESSAGE, capacity=self.capacity)
             self.in_use += 1
         try:
             yield

@@ -9,9 +9,9 @@ from typing import Any
 
 import anthropic
 
-from chat.config import EFFORT_LEVELS
-
 log = logging.getLogger(__name__)
+
+ALL_EFFORT_LEVELS = ("low", "medium", "high", "xhigh", "max")
 
 
 @dataclass(frozen=True)
@@ -25,9 +25,9 @@ class ModelChoice:
 
 
 BUILT_IN_MODELS: tuple[ModelChoice, ...] = (
-    ModelChoice("claude-opus-5-5", "Claude Opus 5.5", EFFORT_LEVELS),
-    ModelChoice("claude-sonnet-5-5", "Claude Sonnet 5.5", EFFORT_LEVELS),
-    ModelChoice("claude-haiku-5-5", "Claude Haiku 5.5", EFFORT_LEVELS),
+    ModelChoice("claude-opus-5-5", "Claude Opus 5.5", ALL_EFFORT_LEVELS),
+    ModelChoice("claude-sonnet-5-5", "Claude Sonnet 5.5", ALL_EFFORT_LEVELS),
+    ModelChoice("claude-haiku-5-5", "Claude Haiku 5.5", ALL_EFFORT_LEVELS),
 )
 
 
@@ -62,7 +62,7 @@ def _choice(info: Any) -> ModelChoice:
     effort = capabilities.effort
     levels = tuple(
         level
-        for level in EFFORT_LEVELS
+        for level in ALL_EFFORT_LEVELS
         if effort.supported and getattr(effort, level, None) is not None and getattr(effort, level).supported
     )
     return ModelChoice(info.id, info.display_name, levels, capabilities.thinking.types.disabled.supported)

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import AsyncIterator, Iterable
 from typing import Any
-
-import httpx2
 
 from chat.models import BUILT_IN_MODELS
 from chat.wire import (
+    Script,
     ScriptedMessage,
+    ScriptTransport,
+    Stream,
     TextBlock,
     ThinkingBlock,
-    message_events,
-    model_list,
     split_into_chunks,
 )
 
@@ -51,33 +47,14 @@ def offline_message(request: dict[str, Any]) -> ScriptedMessage:
     return ScriptedMessage(blocks, model=request.get("model", OFFLINE_MODEL), input_tokens=input_tokens)
 
 
-class OfflineTransport(httpx2.AsyncBaseTransport):
-    """An httpx2 transport that answers POST /v1/messages with a paced SSE stream."""
-
-    def __init__(self, delay: float = 0.04) -> None:
-        self.delay = delay
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        if request.method == "GET" and request.url.path.endswith("/v1/models"):
-            return httpx2.Response(200, json=model_list(BUILT_IN_MODELS))
-        if request.method != "POST" or not request.url.path.endswith("/v1/messages"):
-            return httpx2.Response(404, json=_error("not_found_error", "The offline model only chats."))
-        body = json.loads(await request.aread())
-        events = message_events(offline_message(body))
-        headers = {"content-type": "text/event-stream", "request-id": "req_offline"}
-        return httpx2.Response(200, headers=headers, stream=_PacedStream(events, self.delay))
+def offline_script(delay: float = 0.04) -> Script:
+    """The offline model as a script: every request gets its scripted message, paced."""
+    return lambda body: Stream.of(offline_message(body), delay=delay)
 
 
-class _PacedStream(httpx2.AsyncByteStream):
-    def __init__(self, events: Iterable[bytes], delay: float) -> None:
-        self.events = events
-        self.delay = delay
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for event in self.events:
-            if b"content_block_delta" in event:
-                await asyncio.sleep(self.delay)
-            yield event
+def offline_transport(delay: float = 0.04) -> ScriptTransport:
+    """An httpx2 transport that answers like the offline model (and lists the built-in models)."""
+    return ScriptTransport(offline_script(delay), BUILT_IN_MODELS, record=False)
 
 
 def _text_of(message: dict[str, Any]) -> str:
@@ -85,7 +62,3 @@ def _text_of(message: dict[str, Any]) -> str:
     if isinstance(content, str):
         return content
     return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
-
-
-def _error(kind: str, message: str) -> dict[str, Any]:
-    return {"type": "error", "error": {"type": kind, "message": message}}

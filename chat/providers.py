@@ -10,8 +10,8 @@ from typing import Any
 import httpx2
 from anthropic import AsyncAnthropicBedrock, AsyncAnthropicVertex
 
-from chat.config import Settings
-from chat.errors import ChatError
+from chat.config import ClientSettings
+from chat.errors import ChatError, ErrorKind
 
 # The request-body versions the providers document ("anthropic_version" goes in the body there):
 # Vertex AI: https://docs.claude.com/en/api/claude-on-vertex-ai ; Bedrock: the Claude Messages API page
@@ -22,21 +22,28 @@ CONNECT_TIMEOUT = 10.0
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
 
-def vertex_client(settings: Settings, http_client: httpx2.AsyncClient | None = None) -> AsyncAnthropicVertex:
+def vertex_client(
+    settings: ClientSettings, http_client: httpx2.AsyncClient | None = None
+) -> AsyncAnthropicVertex:
     """An AsyncAnthropicVertex for these settings, its credentials found now."""
     google_auth = _extra("google.auth", "vertex")
     if not settings.vertex_region:
-        raise ChatError("CHAT_PROVIDER=vertex needs CLOUD_ML_REGION (a region such as us-east5, or global).")
+        raise ChatError(
+            ErrorKind.CONFIG,
+            "CHAT_PROVIDER=vertex needs CLOUD_ML_REGION (a region such as us-east5, or global).",
+        )
     if not settings.vertex_project_id:
         raise ChatError(
-            "CHAT_PROVIDER=vertex needs ANTHROPIC_VERTEX_PROJECT_ID (your Google Cloud project ID)."
+            ErrorKind.CONFIG,
+            "CHAT_PROVIDER=vertex needs ANTHROPIC_VERTEX_PROJECT_ID (your Google Cloud project ID).",
         )
     try:
         credentials, _ = google_auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
     except google_auth.exceptions.GoogleAuthError as error:
         raise ChatError(
+            ErrorKind.CONFIG,
             "No Google Cloud credentials found for Vertex AI. Run `gcloud auth application-default login`, "
-            f"or set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file. ({error})"
+            f"or set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file. ({error})",
         ) from None
     return AsyncAnthropicVertex(
         region=settings.vertex_region,
@@ -49,7 +56,7 @@ def vertex_client(settings: Settings, http_client: httpx2.AsyncClient | None = N
 
 
 def bedrock_client(
-    settings: Settings, http_client: httpx2.AsyncClient | None = None
+    settings: ClientSettings, http_client: httpx2.AsyncClient | None = None
 ) -> AsyncAnthropicBedrock:
     """An AsyncAnthropicBedrock for these settings, its credentials and region found now."""
     boto3 = _extra("boto3", "bedrock")
@@ -58,13 +65,17 @@ def bedrock_client(
         region = settings.aws_region or session.region_name
         found = settings.bedrock_api_key or session.get_credentials()
     except Exception as error:  # botocore raises many kinds (profile not found, bad config file)
-        raise ChatError(f"The AWS configuration could not be read: {error}") from None
+        raise ChatError(ErrorKind.CONFIG, f"The AWS configuration could not be read: {error}") from None
     if not region:
-        raise ChatError("CHAT_PROVIDER=bedrock needs an AWS region: set AWS_REGION (for example us-east-1).")
+        raise ChatError(
+            ErrorKind.CONFIG,
+            "CHAT_PROVIDER=bedrock needs an AWS region: set AWS_REGION (for example us-east-1).",
+        )
     if not found:
         raise ChatError(
+            ErrorKind.CONFIG,
             "No AWS credentials found for Bedrock. Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-            "AWS_PROFILE, or a Bedrock API key in AWS_BEARER_TOKEN_BEDROCK."
+            "AWS_PROFILE, or a Bedrock API key in AWS_BEARER_TOKEN_BEDROCK.",
         )
     return AsyncAnthropicBedrock(
         aws_region=region,
@@ -75,7 +86,7 @@ def bedrock_client(
     )
 
 
-def client_options(settings: Settings) -> dict[str, Any]:
+def client_options(settings: ClientSettings) -> dict[str, Any]:
     """Retries and timeouts for any provider: `read_timeout` between stream bytes, so a stall fails fast."""
     timeout = httpx2.Timeout(settings.read_timeout, connect=min(CONNECT_TIMEOUT, settings.read_timeout))
     return {"max_retries": settings.max_retries, "timeout": timeout}
@@ -86,7 +97,8 @@ def _extra(module: str, extra: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError:
         raise ChatError(
-            f"CHAT_PROVIDER={extra} needs the SDK's {extra} extra: pip install 'anthropic[{extra}]'."
+            ErrorKind.CONFIG,
+            f"CHAT_PROVIDER={extra} needs the SDK's {extra} extra: pip install 'anthropic[{extra}]'.",
         ) from None
 
 

@@ -1,9 +1,12 @@
-"""One streamed answer: iterate it for deltas as they arrive, then read the whole."""
+"""One streamed answer: iterate it for deltas as they arrive, then read the whole from its exchange.
+
+The SDK's message snapshot (`current_message_snapshot`) is the one account of what arrived;
+the reply reads it and, when the stream ends, writes it into the exchange record.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -11,22 +14,10 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from anthropic.types import Message
-
 from chat.client import ChatClient
-from chat.config import Settings
-from chat.errors import ChatError, explain
-from chat.limits import StreamSlots, estimate_tokens
-
-
-class ReplyStatus(enum.Enum):
-    """Where a reply is in its life."""
-
-    PENDING = "pending"
-    STREAMING = "streaming"
-    COMPLETE = "complete"
-    STOPPED = "stopped"
-    FAILED = "failed"
+from chat.errors import ChatError, ended_early, explain
+from chat.exchange import Exchange, Status, Timings
+from chat.limits import StreamSlots
 
 
 @dataclass(frozen=True)
@@ -43,41 +34,54 @@ class ThinkingDelta:
     text: str
 
 
-Delta = TextDelta | ThinkingDelta
+@dataclass(frozen=True)
+class BlockDelta:
+    """Any other block changed: it started, its input grew, it got a citation, or it ended."""
+
+    index: int
+    event: str  # "start", "delta" or "stop"
+
+
+Delta = TextDelta | ThinkingDelta | BlockDelta
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """What a reply needs of the service: the client, the stream cap, and how to explain failures."""
+
+    client: ChatClient
+    slots: StreamSlots | None = None
+    read_timeout: float | None = None
+    retries: int = 2
 
 
 class Reply:
     """A streamed answer. Use as `async with reply: async for delta in reply: ...`.
 
     Leaving the `async with` early (Stop, a closed generator, a cancelled task) closes the
-    HTTP stream at once, so the API stops generating.
+    HTTP stream at once, so the API stops generating. The exchange is complete, stopped or
+    failed when the reply ends, and `on_end` is called once with it.
     """
 
     def __init__(
         self,
-        client: ChatClient,
+        upstream: Upstream,
         request: dict[str, Any],
-        on_done: Callable[[Reply], None],
-        settings: Settings | None = None,
-        slots: StreamSlots | None = None,
+        exchange: Exchange,
+        on_end: Callable[[Reply], None] = lambda reply: None,
     ) -> None:
-        self.request = request
-        self.text = ""
-        self.thinking = ""
-        self.message: Message | None = None
-        self.status = ReplyStatus.PENDING
-        self.error: ChatError | None = None
-        self.started_at = time.monotonic()
-        self.first_token_at: float | None = None
-        self.answer_started_at: float | None = None  # the first text delta: thinking ends here
-        self.finished_at: float | None = None
-        self.started_usage: Any = None  # usage from message_start: input and cache tokens, known at once
+        self.request = request  # the whole body sent, messages included
+        self.exchange = exchange
+        self.message: Any = None  # the SDK's final message, once complete
+        self._upstream = upstream
+        self._on_end = on_end
+        self._stream: Any = None
+        self._started = time.monotonic()
+        self._first_token: float | None = None
+        self._answer_started: float | None = None
         self._done = asyncio.Event()
-        self._settings = settings
-        self._client = client
-        self._on_done = on_done
-        self._slots = slots
         self._events: AsyncIterator[Delta] | None = None
+        self._reader: asyncio.Task[Any] | None = None  # the task iterating the events
 
     async def __aenter__(self) -> Reply:
         return self
@@ -89,20 +93,58 @@ class Reply:
 
     def __aiter__(self) -> AsyncIterator[Delta]:
         if self._events is None:
-            self._events = self._stream()
+            self._events = self._run()
         return self._events
 
-    async def aclose(self) -> None:
-        """Stop the reply: close the upstream stream and keep what arrived."""
-        if self._events is not None:
-            await self._events.aclose()  # type: ignore[attr-defined]
-        if self.status in (ReplyStatus.PENDING, ReplyStatus.STREAMING):
-            self._finish(ReplyStatus.STOPPED)
+    @property
+    def status(self) -> Status:
+        """Where the answer is in its life."""
+        return self.exchange.status
 
     @property
     def ended(self) -> bool:
         """True once the reply is complete, stopped or failed."""
-        return self.status in (ReplyStatus.COMPLETE, ReplyStatus.STOPPED, ReplyStatus.FAILED)
+        return self.exchange.status.ended
+
+    @property
+    def error(self) -> ChatError | None:
+        """Why the reply failed, if it did."""
+        return self.exchange.error
+
+    @property
+    def content(self) -> list[dict[str, Any]]:
+        """The content blocks so far, as plain data (the SDK's snapshot while streaming)."""
+        if self.ended:
+            return self.exchange.content
+        snapshot = self._snapshot()
+        return [block_dict(block) for block in snapshot.content] if snapshot is not None else []
+
+    @property
+    def text(self) -> str:
+        """The answer's text so far."""
+        return "".join(str(b.get("text") or "") for b in self.content if b.get("type") == "text")
+
+    @property
+    def thinking(self) -> str:
+        """The thinking so far."""
+        return "".join(str(b.get("thinking") or "") for b in self.content if b.get("type") == "thinking")
+
+    @property
+    def timings(self) -> Timings:
+        """Seconds from the request to the first token, the first text and the end (so far)."""
+        return self.exchange.timings if self.ended else self._timings(None)
+
+    async def aclose(self) -> None:
+        """Stop the reply: close the upstream stream and keep what arrived."""
+        if self._events is not None:
+            reader = self._reader
+            if getattr(self._events, "ag_running", False) and reader not in (None, asyncio.current_task()):
+                # Another task (a pacing pump) is mid-read: stop that read, or aclose() cannot run.
+                reader.cancel()  # type: ignore[union-attr]
+                await asyncio.wait({reader})  # type: ignore[arg-type]
+            await self._events.aclose()  # type: ignore[attr-defined]
+        if not self.ended:
+            self._finish(Status.STOPPED)
 
     async def wait_until_ended(self, timeout: float) -> bool:
         """Wait (at most `timeout` seconds) for the reply to end; return whether it did."""
@@ -118,70 +160,93 @@ class Reply:
             pass
         return self.text
 
-    async def _stream(self) -> AsyncIterator[Delta]:
-        self.status = ReplyStatus.STREAMING
+    async def _run(self) -> AsyncIterator[Delta]:
+        self._reader = asyncio.current_task()
+        self.exchange.status = Status.STREAMING
+        upstream = self._upstream
         try:
             with self._slot():
-                async with self._client.messages.stream(**self.request) as stream:
+                async with upstream.client.messages.stream(**self.request) as stream:
+                    self._stream = stream
                     async for event in stream:
                         delta = self._take(event)
                         if delta is not None:
                             yield delta
                     self.message = await stream.get_final_message()
             if self.message.stop_reason is None:
-                raise ChatError("The answer was cut off: the stream ended early. Try again.")
+                raise ended_early()
         except Exception as exc:
-            self.error = explain(exc, self._settings)
-            self._finish(ReplyStatus.FAILED)
-            raise self.error from exc
+            error = explain(
+                exc,
+                model=self.request.get("model"),
+                read_timeout=upstream.read_timeout,
+                retries=upstream.retries,
+            )
+            if not self.ended:
+                self._finish(Status.FAILED, error)
+            raise error from exc
         finally:
-            if self.status is ReplyStatus.STREAMING:
+            if not self.ended:
                 done = self.message is not None and self.message.stop_reason is not None
-                self._finish(ReplyStatus.COMPLETE if done else ReplyStatus.STOPPED)
-
-    @property
-    def tokens_used(self) -> int:
-        """Tokens this reply cost: the API's usage when complete, an estimate when cut short."""
-        if self.message is not None:
-            return _billed_input(self.message.usage) + self.message.usage.output_tokens
-        if self.started_usage is None and not (self.text or self.thinking):
-            return 0  # nothing reached Claude, or nothing came back
-        if self.started_usage is not None:
-            prompt = _billed_input(self.started_usage)
-        else:
-            prompt = estimate_tokens(str(self.request.get("messages", "")))
-        return prompt + estimate_tokens(self.thinking + self.text)
+                self._finish(Status.COMPLETE if done else Status.STOPPED)
 
     def _slot(self) -> AbstractContextManager[None]:
-        return nullcontext() if self._slots is None else self._slots.hold()
+        slots = self._upstream.slots
+        return nullcontext() if slots is None else slots.hold()
 
     def _take(self, event: Any) -> Delta | None:
-        if event.type == "message_start":
-            self.started_usage = event.message.usage
-            return None
-        if event.type == "text":
-            self.text += event.text
+        kind = event.type
+        if kind == "text":
             delta: Delta = TextDelta(event.text)
-            if self.answer_started_at is None:
-                self.answer_started_at = time.monotonic()
-        elif event.type == "thinking":
-            self.thinking += event.thinking
+            if self._answer_started is None:
+                self._answer_started = time.monotonic()
+        elif kind == "thinking":
             delta = ThinkingDelta(event.thinking)
+        elif kind in ("content_block_start", "content_block_stop"):
+            block_type = getattr(event.content_block, "type", "")
+            if block_type in ("text", "thinking"):
+                return None
+            delta = BlockDelta(event.index, kind.removeprefix("content_block_"))
+        elif kind in ("input_json", "citation"):
+            delta = BlockDelta(len(self._snapshot().content) - 1, "delta")
         else:
             return None
-        if self.first_token_at is None:
-            self.first_token_at = time.monotonic()
+        if self._first_token is None:
+            self._first_token = time.monotonic()
         return delta
 
-    def _finish(self, status: ReplyStatus) -> None:
-        self.status = status
-        self.finished_at = time.monotonic()
+    def _snapshot(self) -> Any:
+        stream = self._stream
+        return None if stream is None else stream._current_snapshot_or_none()
+
+    def _timings(self, finished: float | None) -> Timings:
+        def since(moment: float | None) -> float | None:
+            return None if moment is None else round(max(moment - self._started, 0.0), 3)
+
+        return Timings(since(self._first_token), since(self._answer_started), since(finished))
+
+    def _finish(self, status: Status, error: ChatError | None = None) -> None:
+        exchange = self.exchange
+        final = self.message if status is Status.COMPLETE else self._snapshot()
+        exchange.response = message_dict(final) if final is not None else None
+        exchange.status = status
+        exchange.error = error
+        exchange.timings = self._timings(time.monotonic())
         try:
-            self._on_done(self)
+            self._on_end(self)
         finally:
             self._done.set()
 
 
-def _billed_input(usage: Any) -> int:
-    cached = (usage.cache_creation_input_tokens or 0) + (usage.cache_read_input_tokens or 0)
-    return usage.input_tokens + cached
+def message_dict(message: Any) -> dict[str, Any]:
+    """An SDK message as plain JSON data, each block as it came (unknown types included)."""
+    data = message.to_dict(mode="json", exclude_none=True, warnings=False)
+    data["content"] = [block_dict(block) for block in message.content]
+    return data
+
+
+def block_dict(block: Any) -> dict[str, Any]:
+    """One SDK content block as plain JSON data."""
+    data = block.to_dict(mode="json", exclude_none=True, warnings=False)
+    data.pop("parsed_output", None)
+    return data

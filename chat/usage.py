@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from chat.reply import Reply
+from chat.exchange import Exchange, Status
 
 PRICES_FILE = Path(__file__).with_name("prices.json")
 CHARS_PER_TOKEN = 4  # rough, for answers stopped before the API reported their output tokens
@@ -27,14 +27,14 @@ class TokenUsage:
     cache_write_1h: int = 0
 
     @classmethod
-    def from_api(cls, usage: Any) -> TokenUsage:
-        """Read an SDK `Usage` (the 1-hour cache writes are split out when the API says)."""
-        written = usage.cache_creation_input_tokens or 0
-        one_hour = usage.cache_creation.ephemeral_1h_input_tokens if usage.cache_creation else 0
+    def from_api(cls, usage: Mapping[str, Any]) -> TokenUsage:
+        """Read the API's usage (as plain data; the 1-hour cache writes are split out when it says)."""
+        written = usage.get("cache_creation_input_tokens") or 0
+        one_hour = (usage.get("cache_creation") or {}).get("ephemeral_1h_input_tokens") or 0
         return cls(
-            input=usage.input_tokens,
-            output=usage.output_tokens,
-            cache_read=usage.cache_read_input_tokens or 0,
+            input=usage.get("input_tokens") or 0,
+            output=usage.get("output_tokens") or 0,
+            cache_read=usage.get("cache_read_input_tokens") or 0,
             cache_write_5m=written - one_hour,
             cache_write_1h=one_hour,
         )
@@ -129,24 +129,38 @@ class TurnStats:
     tokens_per_second: float | None
 
 
-def turn_stats(reply: Reply, prices: PriceTable) -> TurnStats:
-    """The usage of a finished (or stopped) reply, priced from the table."""
-    model = str(reply.request.get("model", ""))
-    if reply.message is not None:
-        usage, estimated, model = TokenUsage.from_api(reply.message.usage), False, reply.message.model
-    else:
-        started = TokenUsage.from_api(reply.started_usage) if reply.started_usage else TokenUsage()
-        usage = replace(started, output=estimate_tokens(reply.thinking + reply.text))
-        estimated = True
-    model_prices = prices.for_model(model) or prices.for_model(str(reply.request.get("model", "")))
+def turn_stats(exchange: Exchange, prices: PriceTable) -> TurnStats:
+    """The usage of an ended exchange (its output estimated when partial), priced from the table."""
+    asked = str(exchange.request.get("model", ""))
+    reported = TokenUsage.from_api(exchange.usage) if exchange.usage else TokenUsage()
+    estimated = exchange.partial
+    usage = (
+        replace(reported, output=estimate_tokens(exchange.thinking + exchange.text))
+        if estimated
+        else reported
+    )
+    model = exchange.model
+    model_prices = prices.for_model(model) or prices.for_model(asked)
+    timings = exchange.timings
     return TurnStats(
         model=model,
         usage=usage,
         cost=model_prices.cost(usage) if model_prices else None,
         estimated=estimated,
-        time_to_first_token=_seconds(reply.started_at, reply.first_token_at),
-        tokens_per_second=_rate(usage.output, reply.first_token_at, reply.finished_at),
+        time_to_first_token=timings.first_token,
+        tokens_per_second=_rate(usage.output, timings.first_token, timings.finished),
     )
+
+
+def tokens_used(exchange: Exchange) -> int:
+    """Tokens an exchange cost: the API's count when complete, an estimate when cut short."""
+    if exchange.status is Status.COMPLETE and exchange.usage:
+        usage = TokenUsage.from_api(exchange.usage)
+        return usage.prompt + usage.output
+    if exchange.usage is None and not (exchange.text or exchange.thinking):
+        return 0  # nothing reached Claude, or nothing came back
+    usage = turn_stats(exchange, PriceTable({})).usage
+    return usage.prompt + usage.output
 
 
 def estimate_tokens(text: str) -> int:
@@ -175,10 +189,6 @@ class Spend:
         )
 
 
-def _seconds(start: float | None, end: float | None) -> float | None:
-    return None if start is None or end is None else max(end - start, 0.0)
-
-
 def _rate(tokens: int, start: float | None, end: float | None) -> float | None:
-    span = _seconds(start, end)
+    span = None if start is None or end is None else max(end - start, 0.0)
     return tokens / span if span and tokens else None

@@ -1,11 +1,22 @@
-"""Messages API streaming wire format: Server-Sent Events as the API sends them."""
+"""The Messages API as a script: SSE events as the API sends them, and a transport that serves them.
+
+One language for every fake upstream: a `Script` maps a request body to a `Stream` (events,
+pacing, faults) or a `Failure` (an HTTP error). `ScriptTransport` serves it in process through
+the real SDK (the offline model, service tests); tests/loopback_api.py serves the same script
+over TCP on 127.0.0.1 where sockets matter (cuts, stalls, the app process, the browser).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx2
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
@@ -136,3 +147,149 @@ def model_info(
         "lifecycle": "active",
         "capabilities": capabilities,
     }
+
+
+def recorded(path: str | Path) -> list[bytes]:
+    """The events of a recorded SSE stream (a .sse file), one per wire event, blank line included."""
+    text = Path(path).read_bytes().replace(b"\r\n", b"\n")
+    return [event.strip(b"\n") + b"\n\n" for event in text.split(b"\n\n") if event.strip()]
+
+
+HangUp = Literal["close", "reset", "truncate"]
+STALL_LIMIT = 30.0  # a stalled stream waits at most this long for the client to give up
+
+
+@dataclass
+class Stream:
+    """A 200 SSE response: these events, with `delay` seconds before each content delta.
+
+    Faults: `hang_up_after` ends the connection after that many events, as `hang_up` says:
+    "close" (a clean end of the body), "reset" (a TCP reset) or "truncate" (the chunked
+    body stops mid-way); `stall_after` stops sending after that many events but keeps the
+    connection open until the client gives up.
+    """
+
+    events: Sequence[bytes]
+    delay: float = 0.0
+    first_delay: float = 0.0
+    hang_up_after: int | None = None
+    hang_up: HangUp = "close"
+    stall_after: int | None = None
+    steady: bool = False  # deltas on a fixed clock (`delay` apart on average), not `delay` after each send
+
+    @classmethod
+    def of(cls, message: ScriptedMessage, **pacing: Any) -> Stream:
+        """The stream of a scripted message, paced as given."""
+        return cls(list(message_events(message)), **pacing)
+
+
+@dataclass
+class Failure:
+    """A non-streaming HTTP error response, as the API sends it before a stream starts."""
+
+    status: int
+    error_type: str
+    message: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def body(self) -> bytes:
+        """The JSON error body."""
+        return json.dumps(
+            {"type": "error", "error": {"type": self.error_type, "message": self.message}}
+        ).encode()
+
+
+Response = Stream | Failure
+Script = Callable[[dict[str, Any]], Response]
+
+
+@dataclass
+class UpstreamCall:
+    """What one request was, and what became of its stream."""
+
+    body: dict[str, Any]
+    headers: dict[str, str]
+    started_at: float
+    events_sent: int = 0
+    finished_at: float | None = None
+    client_left_at: float | None = None
+    first_delta_at: float | None = None  # when the first content delta went out (the model's first token)
+    deltas_sent: int = 0
+
+
+def pauses(stream: Stream) -> Iterator[tuple[int, bytes, float]]:
+    """Each event of a stream with the seconds to wait before sending it (stalls and hang-ups aside)."""
+    next_delta_at: float | None = None
+    for number, event in enumerate(stream.events):
+        pause = stream.first_delay if number == 0 else stream.delay
+        if b"content_block_delta" not in event and number:
+            pause = 0.0
+        elif number and stream.steady:
+            next_delta_at = (next_delta_at or time.monotonic()) + stream.delay
+            pause = max(0.0, next_delta_at - time.monotonic())
+        yield number, event, pause
+
+
+class ScriptTransport(httpx2.AsyncBaseTransport):
+    """Serves a script in process: POST /v1/messages streams, GET /v1/models lists `models`."""
+
+    def __init__(self, script: Script, models: Sequence[Any] = (), *, record: bool = True) -> None:
+        self.script = script
+        self.models = models
+        self.record = record  # keep every call (tests); off for the offline model, which runs for days
+        self.calls: list[UpstreamCall] = []
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """The JSON bodies received, oldest first."""
+        return [call.body for call in self.calls]
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.method == "GET" and request.url.path.endswith("/v1/models"):
+            return httpx2.Response(200, json=model_list(self.models))
+        if request.method != "POST" or not request.url.path.endswith("/v1/messages"):
+            return httpx2.Response(404, content=Failure(404, "not_found_error", "No such route").body())
+        call = UpstreamCall(json.loads(await request.aread()), dict(request.headers), time.monotonic())
+        if self.record:
+            self.calls.append(call)
+        response = self.script(call.body)
+        if isinstance(response, Failure):
+            headers = {"content-type": "application/json", **response.headers}
+            return httpx2.Response(response.status, headers=headers, content=response.body())
+        headers = {"content-type": "text/event-stream", "request-id": "req_scripted"}
+        return httpx2.Response(200, headers=headers, stream=_ScriptedBody(response, call))
+
+
+class _ScriptedBody(httpx2.AsyncByteStream):
+    def __init__(self, stream: Stream, call: UpstreamCall) -> None:
+        self.stream = stream
+        self.call = call
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        stream, call = self.stream, self.call
+        for number, event, pause in pauses(stream):
+            if stream.hang_up_after is not None and number >= stream.hang_up_after:
+                _hang_up(stream.hang_up)
+                return
+            if stream.stall_after is not None and number >= stream.stall_after:
+                raise httpx2.ReadTimeout("the scripted stream stalled")  # what httpx2 raises on a socket
+            if pause > 0:
+                await asyncio.sleep(pause)
+            yield event
+            call.events_sent += 1
+            if b"content_block_delta" in event:
+                call.first_delta_at = call.first_delta_at or time.monotonic()
+                call.deltas_sent += 1
+        call.finished_at = time.monotonic()
+
+    async def aclose(self) -> None:
+        if self.call.finished_at is None and self.call.client_left_at is None:
+            self.call.client_left_at = time.monotonic()
+
+
+def _hang_up(how: HangUp) -> None:
+    if how == "reset":
+        raise httpx2.ReadError("connection reset by the scripted upstream")
+    if how == "truncate":
+        raise httpx2.RemoteProtocolError("the scripted upstream cut a chunk short")
+    # "close": the body just ends, before message_stop

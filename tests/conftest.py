@@ -1,117 +1,95 @@
-"""Shared fakes and servers: a scripted stand-in client, the loopback API, the running app."""
+"""Shared fakes and servers: settings, a conversation over the in-process upstream, the running app."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
-import json
 import socket
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-import anthropic
 import httpx
-import httpx2
 import pytest
-from anthropic.types import Message
 from gradio_client import Client, handle_file
 from PIL import Image
 
 import app
-from chat import Settings
-from chat.wire import ScriptedMessage, message_events
-from tests.loopback_api import LoopbackMessagesAPI, echo_script
+from chat import ChatService, ClientSettings, Conversation, Guards, Reply, Settings, TurnOptions
+from chat.files import FileStore
+from chat.models import BUILT_IN_MODELS, ModelChoice
+from chat.wire import Response, Script
+from tests.loopback_api import LoopbackMessagesAPI
+from tests.upstream import TEST_KEY, InProcess, echo_script, replies
+from ui.server import ServerSettings
 
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-@dataclass
-class Scripted:
-    """One scripted reply: these text chunks, then maybe a failure instead of the end."""
-
-    chunks: Sequence[str]
-    fail_with: Exception | None = None
-    thinking: str = ""
+CLIENT_FIELDS = {f.name for f in dataclasses.fields(ClientSettings)}
+TURN_FIELDS = {f.name for f in dataclasses.fields(TurnOptions)}
+GUARD_FIELDS = {f.name for f in dataclasses.fields(Guards)}
+SERVER_FIELDS = {f.name for f in dataclasses.fields(ServerSettings)}
 
 
-class _ScriptedStream:
-    def __init__(self, script: Scripted) -> None:
-        self.script = script
-        self.closed = False
-
-    async def __aenter__(self) -> _ScriptedStream:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.closed = True
-
-    async def __aiter__(self) -> Any:
-        if self.script.thinking:
-            yield SimpleNamespace(type="thinking", thinking=self.script.thinking)
-        for chunk in self.script.chunks:
-            yield SimpleNamespace(type="content_block_delta")
-            yield SimpleNamespace(type="text", text=chunk)
-        if self.script.fail_with is not None:
-            raise self.script.fail_with
-
-    async def get_final_message(self) -> Message:
-        content: list[dict[str, Any]] = []
-        if self.script.thinking:
-            content.append({"type": "thinking", "thinking": self.script.thinking, "signature": "sig"})
-        content.append({"type": "text", "text": "".join(self.script.chunks)})
-        return Message.model_validate(
-            {
-                "id": "msg_scripted",
-                "type": "message",
-                "role": "assistant",
-                "model": "scripted",
-                "content": content,
-                "stop_reason": "end_turn",
-                "stop_sequence": None,
-                "usage": {"input_tokens": 1, "output_tokens": len(self.script.chunks)},
-            }
-        )
+def make_settings(**values: Any) -> Settings:
+    """Settings from flat names (api_key=..., model=..., rate_limit_per_minute=...), each to its part."""
+    unknown = set(values) - CLIENT_FIELDS - TURN_FIELDS - GUARD_FIELDS - {"data_dir"}
+    assert not unknown, f"not a service setting: {unknown}"
+    part = lambda names: {k: v for k, v in values.items() if k in names}  # noqa: E731
+    return Settings(
+        client=ClientSettings(**part(CLIENT_FIELDS)),
+        defaults=TurnOptions(**part(TURN_FIELDS)),
+        guards=Guards(**part(GUARD_FIELDS)),
+        data_dir=Path(values.get("data_dir", "data")),
+    )
 
 
-class ScriptedClient:
-    """Stands in for AsyncAnthropic: replays scripted replies and records each request."""
+class Chat:
+    """One conversation with a ChatService over a scripted upstream served in process."""
 
-    def __init__(self, *replies: Scripted) -> None:
-        self.replies = list(replies)
-        self.requests: list[dict[str, Any]] = []
-        self.streams: list[_ScriptedStream] = []
-        self.messages = self
+    def __init__(
+        self,
+        *responses: Response,
+        settings: Settings | None = None,
+        then: Script | None = None,
+        models: Sequence[ModelChoice] = BUILT_IN_MODELS,
+        **service: Any,
+    ) -> None:
+        self.settings = settings or make_settings(api_key=TEST_KEY, max_tokens=256)
+        self.upstream = InProcess(replies(*responses, then=then or echo_script()))
+        files = service.pop("files", None) or FileStore()
+        self.service = ChatService(self.upstream.client, self.settings, models=models, files=files, **service)
+        self.conversation: Conversation = self.service.conversation()
 
-    def stream(self, **request: Any) -> _ScriptedStream:
-        self.requests.append(request)
-        stream = _ScriptedStream(self.replies.pop(0))
-        self.streams.append(stream)
-        return stream
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """The request bodies the upstream received, oldest first."""
+        return self.upstream.requests
 
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The history the next request would carry (under the default options)."""
+        return self.service.history(self.conversation).messages
 
-def sdk_client_streaming(
-    *messages: ScriptedMessage, seen: list[Any] | None = None
-) -> anthropic.AsyncAnthropic:
-    """A real AsyncAnthropic whose HTTP layer streams each scripted message in wire format, in turn."""
-    bodies = [b"".join(message_events(message)) for message in messages]
+    def stream(self, text: object, files: Sequence[Any] = (), options: TurnOptions | None = None) -> Reply:
+        """Start a reply (use it with `async with`)."""
+        return self.service.stream_reply(self.conversation, text, files, options=options)
 
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        if seen is not None:
-            seen.append(json.loads(request.content))
-        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=bodies.pop(0))
-
-    http_client = httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
-    return anthropic.AsyncAnthropic(api_key="sk-test-not-real", http_client=http_client, max_retries=0)
+    async def send(
+        self, text: object, files: Sequence[Any] = (), options: TurnOptions | None = None
+    ) -> Reply:
+        """Send a message and drain its reply; a failure raises ChatError."""
+        async with self.stream(text, files, options) as reply:
+            await reply.collect()
+        return reply
 
 
 @pytest.fixture
-def settings() -> Settings:
-    return Settings(api_key="sk-test-not-real", model="claude-sonnet-5-5", max_tokens=256)
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(
+        api_key=TEST_KEY, model="claude-sonnet-5-5", max_tokens=256, data_dir=tmp_path / "data"
+    )
 
 
 @pytest.fixture
@@ -121,10 +99,11 @@ def loopback_api() -> Iterator[LoopbackMessagesAPI]:
 
 
 @contextmanager
-def launched_app(settings: Settings) -> Iterator[str]:
+def launched_app(settings: Settings, server: ServerSettings | None = None) -> Iterator[str]:
     """The real app for these settings, served on a free local port; yields its URL."""
-    demo = app.build_demo(settings)
-    app.start(demo, settings, server_port=free_port(), quiet=True)
+    server = server or ServerSettings()
+    demo = app.build_demo(settings, server)
+    app.start(demo, server, server_port=free_port(), quiet=True)
     try:
         yield demo.local_url
     finally:
@@ -132,14 +111,28 @@ def launched_app(settings: Settings) -> Iterator[str]:
 
 
 def assert_valid_history(messages: Sequence[dict[str, Any]]) -> None:
-    """The rules the Messages API sets: starts with the user, roles alternate, no empty content."""
+    """The rules the Messages API sets: starts with the user, roles alternate, no empty content,
+    every block typed and no text block blank, and each assistant tool_use answered first thing in
+    the next user message by a tool_result for it (tool results nowhere else)."""
     assert messages and messages[0]["role"] == "user"
     roles = [message["role"] for message in messages]
     assert all(a != b for a, b in itertools.pairwise(roles)), roles
+    open_calls: list[str] = []
     for message in messages:
         content = message["content"]
-        texts = [content] if isinstance(content, str) else [b.get("text", "x") for b in content]
-        assert content and all(text.strip() for text in texts), message
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
+        assert blocks and all(isinstance(b, dict) and b.get("type") for b in blocks), message
+        assert all(str(b.get("text", "")).strip() for b in blocks if b["type"] == "text"), message
+        results = [
+            b.get("tool_use_id") for b in itertools.takewhile(lambda b: b["type"] == "tool_result", blocks)
+        ]
+        assert sum(b["type"] == "tool_result" for b in blocks) == len(results), message  # results come first
+        if message["role"] == "user":
+            assert results == open_calls, (open_calls, message)
+            open_calls = []
+        else:
+            assert not results, message
+            open_calls = [str(b.get("id")) for b in blocks if b["type"] == "tool_use"]
 
 
 def chat(client: Client, message: str, files: Sequence[str | Path] = (), **settings: object) -> list[Any]:

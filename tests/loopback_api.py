@@ -1,7 +1,8 @@
 """A Messages API server on 127.0.0.1 for tests and the benchmark.
 
-It streams scripted replies in the documented SSE wire format, records every request it
-gets, and notices at once when a client hangs up mid-stream. GET /v1/models lists `models`.
+It serves a script of the fake-upstream language (tests/upstream.py, chat/wire.py) over TCP,
+records every request it gets, and notices at once when a client hangs up mid-stream.
+GET /v1/models lists `models`.
 """
 
 from __future__ import annotations
@@ -12,139 +13,12 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any
 
 from chat.models import BUILT_IN_MODELS
-from chat.wire import (
-    ScriptedMessage,
-    TextBlock,
-    ThinkingBlock,
-    error_event,
-    message_events,
-    model_list,
-    split_into_chunks,
-)
-
-HangUp = Literal["close", "reset", "truncate"]
-STALL_LIMIT = 30.0  # a stalled stream waits at most this long for the client to give up
-
-
-@dataclass
-class Stream:
-    """A 200 SSE response: these events, with `delay` seconds before each content delta.
-
-    Faults: `hang_up_after` ends the connection after that many events, as `hang_up` says:
-    "close" (a clean end of the body), "reset" (a TCP reset) or "truncate" (the chunked
-    body stops mid-way); `stall_after` stops sending after that many events but keeps the
-    connection open until the client gives up.
-    """
-
-    events: Sequence[bytes]
-    delay: float = 0.0
-    first_delay: float = 0.0
-    hang_up_after: int | None = None  # close the connection after this many events
-    hang_up: HangUp = "close"
-    stall_after: int | None = None
-    steady: bool = False  # deltas on a fixed clock (`delay` apart on average), not `delay` after each send
-
-
-@dataclass
-class Failure:
-    """A non-streaming HTTP error response, as the API sends it before a stream starts."""
-
-    status: int
-    error_type: str
-    message: str
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-Response = Stream | Failure
-Script = Callable[[dict[str, Any]], Response]
-
-
-@dataclass
-class Exchange:
-    """What one request was, and what became of its stream."""
-
-    body: dict[str, Any]
-    headers: dict[str, str]
-    started_at: float
-    events_sent: int = 0
-    finished_at: float | None = None
-    client_left_at: float | None = None
-    first_delta_at: float | None = None  # when the first content delta went out (the model's first token)
-    deltas_sent: int = 0
-
-
-def last_user_text(body: dict[str, Any]) -> str:
-    """The text of the last user message of a request body."""
-    content = body["messages"][-1]["content"]
-    if isinstance(content, str):
-        return content
-    return " ".join(part.get("text", "") for part in content if part.get("type") == "text")
-
-
-def echo_reply(text: str, *, delay: float = 0.0, words_per_chunk: int = 2) -> Stream:
-    """A text stream of these words, a few at a time."""
-    message = ScriptedMessage([TextBlock(split_into_chunks(text, words_per_chunk))], model="loopback")
-    return Stream(list(message_events(message)), delay=delay)
-
-
-def echo_script(delay: float = 0.0) -> Script:
-    """Answer each request with 'You said: <last user text>'."""
-    return lambda body: echo_reply(f"You said: {last_user_text(body)}", delay=delay)
-
-
-def thinking_script(**message: Any) -> Script:
-    """Answer request n with thinking 'sig-n' (block 0), then 'Answer n: <last user text>' (block 1)."""
-
-    def script(body: dict[str, Any]) -> Stream:
-        number = sum(1 for m in body["messages"] if m["role"] == "user")
-        blocks = [
-            ThinkingBlock(["I should ", f"answer turn {number}."], signature=f"sig-{number}"),
-            TextBlock(["Answer ", f"{number}: ", last_user_text(body)]),
-        ]
-        return Stream(list(message_events(ScriptedMessage(blocks, **message))), delay=0.02)
-
-    return script
-
-
-def replies(*responses: Response, then: Script | None = None) -> Script:
-    """Answer requests with these responses in turn, then as `then` says (echo by default)."""
-    queue: Iterator[Response] = iter(responses)
-    after = then or echo_script()
-    return lambda body: next(queue, None) or after(body)
-
-
-def text_events(text: str, words_per_chunk: int = 2) -> list[bytes]:
-    """The whole event list of a streamed text reply."""
-    message = ScriptedMessage([TextBlock(split_into_chunks(text, words_per_chunk))], model="loopback")
-    return list(message_events(message))
-
-
-def _sent_through(events: Sequence[bytes]) -> int:
-    """How many events carry the whole text: everything up to its last delta."""
-    return 1 + max(i for i, event in enumerate(events) if b"content_block_delta" in event)
-
-
-def error_mid_stream(text: str, error_type: str = "overloaded_error", message: str = "Overloaded") -> Stream:
-    """A stream that sends `text`, then an `event: error` instead of the end."""
-    events = text_events(text)
-    return Stream([*events[: _sent_through(events)], error_event(error_type, message)])
-
-
-def cut_mid_stream(text: str, how: HangUp = "truncate") -> Stream:
-    """A stream that sends `text`, then loses its connection as `how` says."""
-    events = text_events(text)
-    return Stream(events, hang_up_after=_sent_through(events), hang_up=how)
-
-
-def stall_mid_stream(text: str) -> Stream:
-    """A stream that sends `text`, then goes silent with the connection open."""
-    events = text_events(text)
-    return Stream(events, stall_after=_sent_through(events))
+from chat.wire import STALL_LIMIT, Failure, HangUp, Response, Script, UpstreamCall, model_list, pauses
+from tests.upstream import echo_script
 
 
 class LoopbackMessagesAPI:
@@ -153,7 +27,7 @@ class LoopbackMessagesAPI:
     def __init__(self, script: Script | None = None) -> None:
         self.script = script or echo_script()
         self.models: list[dict[str, Any]] | Failure = model_list(BUILT_IN_MODELS)["data"]
-        self.exchanges: list[Exchange] = []
+        self.exchanges: list[UpstreamCall] = []
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -179,6 +53,7 @@ class LoopbackMessagesAPI:
         asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        self._loop.close()
 
     def wait_for(self, condition: Callable[[], bool], timeout: float = 5.0) -> bool:
         """Poll until condition() holds or the timeout passes; return whether it held."""
@@ -202,7 +77,7 @@ class LoopbackMessagesAPI:
         try:
             method, path, headers, body = await _read_request(reader)
             if method == "POST" and path.startswith("/v1/messages"):
-                exchange = Exchange(json.loads(body), headers, time.monotonic())
+                exchange = UpstreamCall(json.loads(body), headers, time.monotonic())
                 self.exchanges.append(exchange)
                 await self._respond(self.script(exchange.body), exchange, reader, writer)
             elif method == "GET" and path.split("?")[0] == "/v1/models":
@@ -217,7 +92,7 @@ class LoopbackMessagesAPI:
     async def _respond(
         self,
         response: Response,
-        exchange: Exchange,
+        exchange: UpstreamCall,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
     ) -> None:
@@ -229,15 +104,8 @@ class LoopbackMessagesAPI:
         head = f"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n{framing}connection: close\r\n\r\n"
         writer.write(head.encode())
         client_left = asyncio.create_task(reader.read())  # returns b"" when the client hangs up
-        next_delta_at: float | None = None
         try:
-            for number, event in enumerate(response.events):
-                pause = response.first_delay if number == 0 else response.delay
-                if b"content_block_delta" not in event and number:
-                    pause = 0.0
-                elif number and response.steady:
-                    next_delta_at = (next_delta_at or time.monotonic()) + response.delay
-                    pause = max(0.0, next_delta_at - time.monotonic())
+            for number, event, pause in pauses(response):
                 if response.hang_up_after is not None and number >= response.hang_up_after:
                     _hang_up(writer, response.hang_up)
                     return
@@ -296,7 +164,7 @@ async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[st
 
 
 async def _send_failure(writer: asyncio.StreamWriter, failure: Failure) -> None:
-    body = json.dumps({"type": "error", "error": {"type": failure.error_type, "message": failure.message}})
+    body = failure.body().decode()
     extra = "".join(f"{name}: {value}\r\n" for name, value in failure.headers.items())
     head = (
         f"HTTP/1.1 {failure.status} Error\r\ncontent-type: application/json\r\n"

@@ -5,11 +5,9 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,25 +15,40 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 import app
-from chat import Settings
+from chat import ChatError, ErrorKind
+from chat.history import NO_TOOLS
+from tests.app_process import app_py
 from tests.conftest import (
     answer_text,
+    assert_valid_history,
+    boxes,
     chat,
-    free_port,
     launched_app,
+    make_settings,
     notice_in,
-    wait_until_serving,
     write_image,
     write_pdf,
 )
-from tests.loopback_api import Failure, LoopbackMessagesAPI
+from tests.loopback_api import LoopbackMessagesAPI
+from tests.upstream import TEST_KEY, Failure, fixture, replies, thinking_script
+from ui.render import SOURCES_TITLE, USAGE_TITLE
+from ui.wording import say
 
-ROOT = Path(__file__).parent.parent
+PIRATE = {
+    "model": "claude-opus-5-5",
+    "max_tokens": 1000,
+    "system_prompt": "Be a pirate.",
+    "thinking": True,
+}
+PANEL = ("model", "system_prompt", "max_tokens", "thinking", "effort")  # the Settings panel, in order
+WEATHER_URL = "https://world-weather.info/forecast/usa/new_york/may-2025/"
+ACCUWEATHER_URL = "https://www.accuweather.com/en/us/new-york/10021/weather-forecast/349727"
 
 
 @pytest.fixture
-def app_url(loopback_api: LoopbackMessagesAPI) -> Iterator[str]:
-    with launched_app(Settings(api_key="sk-test-not-real", base_url=loopback_api.url)) as url:
+def app_url(loopback_api: LoopbackMessagesAPI, tmp_path: Path) -> Iterator[str]:
+    settings = make_settings(api_key=TEST_KEY, base_url=loopback_api.url, data_dir=tmp_path / "data")
+    with launched_app(settings) as url:
         yield url
 
 
@@ -68,34 +81,26 @@ def test_two_tabs_keep_separate_histories(app_url, loopback_api):
 def test_the_request_uses_the_configured_model_and_key(app_url, loopback_api):
     chat(Client(app_url, verbose=False), "hi")
     assert loopback_api.requests[0]["model"] == "claude-sonnet-5-5"
-    assert loopback_api.exchanges[0].headers["authorization"] == "Bearer sk-test-not-real"
+    assert loopback_api.exchanges[0].headers["authorization"] == f"Bearer {TEST_KEY}"
 
 
 def test_an_api_failure_shows_a_clear_message(app_url, loopback_api):
     loopback_api.script = lambda body: Failure(400, "invalid_request_error", "bad request")
     notice = chat(Client(app_url, verbose=False), "hi")[-1][-1]  # the reply ends with a notice box
     assert notice["metadata"]["title"] == app.NOTICE_TITLE
+    assert notice["content"] == say(
+        ChatError(ErrorKind.INVALID_REQUEST, "Claude could not answer (error 400): bad request.")
+    )
     assert notice["content"].startswith("Claude could not answer (error 400)")
 
 
 def test_python_app_py_serves_the_offline_model_with_no_key():
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
-    env.update(GRADIO_SERVER_PORT=str(port), CHAT_OFFLINE_DELAY="0.005", GRADIO_ANALYTICS_ENABLED="False")
-    process = subprocess.Popen(
-        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    try:
-        url = f"http://127.0.0.1:{port}/"
-        wait_until_serving(url, process)
-        assert "Offline demo model" in httpx.get(url).text
-        updates = chat(Client(url, verbose=False), "hello offline")
-        assert len(updates) >= 3
-        answer = answer_text(updates[-1])
-        assert "offline demo model" in answer and "\u201chello offline\u201d" in answer
-    finally:
-        process.terminate()
-        process.wait(10)
+    with app_py() as running:
+        assert "Offline demo model" in httpx.get(running.url).text
+        updates = chat(Client(running.url, verbose=False), "hello offline")
+    assert len(updates) >= 3
+    answer = answer_text(updates[-1])
+    assert "offline demo model" in answer and "\u201chello offline\u201d" in answer
 
 
 def test_an_uploaded_image_reaches_the_api_as_an_image_block(app_url, loopback_api, tmp_path):
@@ -138,37 +143,113 @@ def test_a_turn_with_files_is_sent_again_unchanged_on_the_next_turn(app_url, loo
     assert [m["role"] for m in second["messages"]] == ["user", "assistant", "user"]
 
 
-def exported_files(client: Client) -> dict[str, Path]:
-    """Press Export and return the downloaded files by suffix."""
-    update = client.predict(api_name="/export")
+def exported_files(client: Client, **panel: object) -> dict[str, Path]:
+    """Press Export (with these Settings panel values) and return the downloaded files by suffix."""
+    update = client.predict(api_name="/export", **panel)
     return {Path(path).suffix: Path(path) for path in update["value"]}
 
 
-def test_export_downloads_the_exact_payload_of_the_last_request_and_a_transcript(
-    app_url, loopback_api, tmp_path
-):
+def exported(client: Client, **panel: object) -> dict[str, Any]:
+    """The JSON export, as Export downloads it."""
+    return json.loads(exported_files(client, **panel)[".json"].read_text())
+
+
+def options_of(request: dict[str, Any]) -> dict[str, Any]:
+    """A request body's options: everything but its messages and the stream flag."""
+    return {key: value for key, value in request.items() if key not in ("messages", "stream")}
+
+
+def test_export_holds_the_exact_next_request_every_exchange_and_a_transcript(app_url, loopback_api, tmp_path):
     client = Client(app_url, verbose=False)
     chat(client, "hello")
     chat(client, "what is this?", [write_image(tmp_path / "red.png")])
     files = exported_files(client)
-    payload = json.loads(files[".json"].read_text())
+    export = json.loads(files[".json"].read_text())
     last = loopback_api.requests[-1]
-    assert {**payload, "messages": payload["messages"][:-1]} == last
-    assert payload["messages"][-1]["content"] == [{"type": "text", "text": "You said: what is this?"}]
+    answer = {"role": "assistant", "content": [{"type": "text", "text": "You said: what is this?"}]}
+    assert (export["format"], export["version"]) == ("claude-chat-export", 1)
+    assert export["request"] == {**last, "messages": [*last["messages"], answer]}
+    assert export["request"]["stream"] is True
+    assert [e["request"] for e in export["exchanges"]] == [options_of(r) for r in loopback_api.requests]
+    assert [e["prompt"]["text"] for e in export["exchanges"]] == ["hello", "what is this?"]
+    (image,) = export["exchanges"][1]["prompt"]["files"]
+    attachment = export["attachments"][image["sha256"]]
+    assert attachment["name"] == "red.png" and attachment["media_type"] == "image/png"
+    assert attachment["data"] == base64.b64encode((tmp_path / "red.png").read_bytes()).decode()
     assert "*Attached: red.png*\n\nwhat is this?" in files[".md"].read_text()
+
+
+def test_the_exported_request_is_what_the_next_turn_sends_before_its_message(app_url, loopback_api):
+    client = Client(app_url, verbose=False)
+    chat(client, "hello")
+    request = exported(client)["request"]
+    chat(client, "and now?")
+    assert loopback_api.requests[-1] == {
+        **request,
+        "messages": [*request["messages"], {"role": "user", "content": "and now?"}],
+    }
 
 
 def test_a_loaded_export_continues_the_conversation_in_a_new_tab(app_url, loopback_api, tmp_path):
     first = Client(app_url, verbose=False)
     chat(first, "look at this", [write_image(tmp_path / "red.png")])
-    payload = json.loads(exported_files(first)[".json"].read_text())
+    path = exported_files(first)[".json"]
+    request = json.loads(path.read_text())["request"]
     second = Client(app_url, verbose=False)
-    shown = second.predict(handle_file(str(exported_files(first)[".json"])), api_name="/load")
-    assert [m["role"] for m in shown] == ["user", "assistant"]
+    shown, *panel = second.predict(handle_file(str(path)), api_name="/load")
+    user, answer, usage = shown  # the message with its file, the answer, its usage box
+    assert (user["role"], answer["role"], usage["role"]) == ("user", "assistant", "assistant")
+    assert [Path(part["file"]).name for part in user["content"] if "file" in part] == ["red.png"]
+    assert answer["content"] == [{"text": "You said: look at this", "type": "text"}]
+    assert usage["metadata"]["title"] == USAGE_TITLE
+    assert panel == ["claude-sonnet-5-5", "", 4096, False, "default"]
     chat(second, "and now?")
-    assert loopback_api.requests[-1]["messages"] == [
-        *payload["messages"],
-        {"role": "user", "content": "and now?"},
+    assert loopback_api.requests[-1] == {
+        **request,
+        "messages": [*request["messages"], {"role": "user", "content": "and now?"}],
+    }
+
+
+def test_a_turn_with_panel_values_exports_them_with_its_signed_thinking(app_url, loopback_api):
+    loopback_api.script = thinking_script()
+    client = Client(app_url, verbose=False)
+    chat(client, "ahoy", **PIRATE)
+    (exchange,) = exported(client, **PIRATE)["exchanges"]
+    assert {key: exchange["request"][key] for key in ("model", "max_tokens", "system", "thinking")} == {
+        "model": "claude-opus-5-5",
+        "max_tokens": 1000,
+        "system": "Be a pirate.",
+        "thinking": {"type": "adaptive", "display": "summarized"},
+    }
+    assert exchange["response"]["content"][0] == {
+        "type": "thinking",
+        "thinking": "I should answer turn 1.",
+        "signature": "sig-1",
+    }
+
+
+def test_a_loaded_export_continues_with_its_panel_values_in_a_new_session(app_url, loopback_api):
+    loopback_api.script = thinking_script()
+    first = Client(app_url, verbose=False)
+    chat(first, "ahoy", **PIRATE)
+    path = exported_files(first, **PIRATE)[".json"]
+    second = Client(app_url, verbose=False)
+    _, *panel = second.predict(handle_file(str(path)), api_name="/load")
+    assert panel == ["claude-opus-5-5", "Be a pirate.", 1000, True, "default"]
+    chat(second, "where be the treasure?", **dict(zip(PANEL, panel, strict=True)))  # as the page would
+    sent = loopback_api.requests[-1]
+    assert (sent["model"], sent["system"], sent["max_tokens"]) == ("claude-opus-5-5", "Be a pirate.", 1000)
+    assert sent["thinking"] == {"type": "adaptive", "display": "summarized"}
+    assert sent["messages"] == [
+        {"role": "user", "content": "ahoy"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "I should answer turn 1.", "signature": "sig-1"},
+                {"type": "text", "text": "Answer 1: ahoy"},
+            ],
+        },
+        {"role": "user", "content": "where be the treasure?"},
     ]
 
 
@@ -177,3 +258,60 @@ def test_loading_a_file_that_is_not_an_export_shows_a_clear_message(app_url, tmp
     bad.write_text('{"notes": []}')
     with pytest.raises(AppError, match=r"notes.json is not a conversation export: it has no list"):
         Client(app_url, verbose=False).predict(handle_file(str(bad)), api_name="/load")
+
+
+def test_a_tool_call_shows_its_lead_in_and_a_tool_call_box(app_url, loopback_api):
+    loopback_api.script = replies(fixture("tool_use.sse"))
+    final = chat(Client(app_url, verbose=False), "weather in SF?")[-1]
+    assert answer_text(final) == "Okay, let's check the weather for San Francisco, CA:"
+    assert final[0]["content"] == answer_text(final)  # the lead-in first, then the box
+    assert list(boxes(final)) == ["Tool call: get_weather", "Claude asked for a tool", USAGE_TITLE]
+    tool = boxes(final)["Tool call: get_weather"]
+    assert '"location": "San Francisco, CA"' in tool["content"] and '"unit": "fahrenheit"' in tool["content"]
+
+
+def test_the_turn_after_a_tool_call_answers_it_first_and_carries_its_tool(app_url, loopback_api):
+    loopback_api.script = replies(fixture("tool_use.sse"))
+    client = Client(app_url, verbose=False)
+    chat(client, "weather in SF?")
+    chat(client, "never mind")
+    sent = loopback_api.requests[-1]
+    assert [block["type"] for block in sent["messages"][1]["content"]] == ["text", "tool_use"]
+    assert sent["messages"][2] == {
+        "role": "user",
+        "content": [
+            {
+                "type": "tool_result",
+                "tool_use_id": "toolu_01T1x1fJ34qAmk2tNTrN7Up6",
+                "content": NO_TOOLS,
+                "is_error": True,
+            },
+            {"type": "text", "text": "never mind"},
+        ],
+    }
+    assert [tool["name"] for tool in sent["tools"]] == ["get_weather"]
+    assert sent["tool_choice"] == {"type": "none"}
+    assert_valid_history(sent["messages"])
+
+
+def test_a_web_search_shows_the_search_its_sources_and_numbered_citation_links(app_url, loopback_api):
+    loopback_api.script = replies(fixture("web_search.sse"))
+    final = chat(Client(app_url, verbose=False), "weather in NYC?")[-1]
+    shown = boxes(final)
+    assert list(shown) == [
+        "Searched the web: weather NYC today",
+        "Found 3 sources",
+        SOURCES_TITLE,
+        USAGE_TITLE,
+    ]
+    found = shown["Found 3 sources"]["content"]
+    assert f"- [New York, NY Weather Forecast | AccuWeather]({ACCUWEATHER_URL}) (May 20, 2025)" in found
+    answer = answer_text(final)
+    assert answer.startswith("I'll check the current weather in New York City for you.")
+    assert f"a low around 55°F [[1]]({WEATHER_URL}), and there is" in answer
+    assert f"this afternoon [[2]]({ACCUWEATHER_URL}). If you're heading out" in answer
+    sources = shown[SOURCES_TITLE]
+    assert sources["metadata"]["log"] == "2 cited"
+    assert sources["content"].startswith("1. [Weather in New York City in May 2025 (New York) - detailed")
+    assert f"({WEATHER_URL})\n   > Tuesday, 20 May." in sources["content"]
+    assert f"2. [New York, NY Weather Forecast | AccuWeather]({ACCUWEATHER_URL})" in sources["content"]

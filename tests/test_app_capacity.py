@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 import pytest
 
 import app
 from bench.page_client import Answer, PageChat, PageConfig
-from chat import Settings
+from bench.page_client import answer_text as page_answer_text
+from chat import ChatError, ErrorKind
 from chat.limits import BUSY_MESSAGE
-from tests.conftest import free_port, launched_app
-from tests.loopback_api import Exchange, LoopbackMessagesAPI, echo_reply
+from tests.conftest import free_port, launched_app, make_settings
+from tests.loopback_api import LoopbackMessagesAPI
+from tests.upstream import TEST_KEY, echo_reply
+from ui.render import STOPPED_TITLE
+from ui.server import ServerSettings
+from ui.wording import say
 
 TIMEOUT = 30.0  # seconds any one chat may take here, however loaded the machine
 
@@ -28,12 +34,14 @@ def long_answer(words: int, delay: float) -> Callable[[dict], object]:
 
 
 @pytest.fixture
-def page(loopback_api: LoopbackMessagesAPI) -> Callable[..., AsyncIterator[PageConfig]]:
+def page(loopback_api: LoopbackMessagesAPI, tmp_path: Path) -> Callable[..., AsyncIterator[PageConfig]]:
     """Launch the app against the loopback API (settings overridable) and read its page config."""
 
     @asynccontextmanager
     async def launch(**overrides: object) -> AsyncIterator[PageConfig]:
-        settings = Settings(api_key="sk-test-not-real", base_url=loopback_api.url, **overrides)
+        settings = make_settings(
+            api_key=TEST_KEY, base_url=loopback_api.url, data_dir=tmp_path / "data", **overrides
+        )
         with launched_app(settings) as url:
             async with httpx.AsyncClient(timeout=TIMEOUT) as http:
                 yield await PageConfig.fetch(http, url)
@@ -54,10 +62,6 @@ async def wait_until(condition: Callable[[], bool], timeout: float = TIMEOUT) ->
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.002)
-
-
-def exchange_for(api: LoopbackMessagesAPI, message: str) -> Exchange:
-    return next(e for e in api.exchanges if e.body["messages"][-1]["content"] == message)
 
 
 async def test_concurrent_chats_stream_at_the_same_time(page, loopback_api):
@@ -108,11 +112,45 @@ async def test_stop_keeps_the_partial_answer_on_screen_and_in_the_history(page, 
             async for answer in tab.send("tell me everything"):
                 if answer.updates == 3:
                     await tab.cancel()
+            streamed = answer.text.strip()
+            redrawn = await redraw_after_stop(http, tab)
         await full_answer(tab, "and then?")
-    shown = answer.text.strip()
+    shown = page_answer_text(redrawn).strip()
     sent = loopback_api.requests[1]["messages"][1]["content"][0]["text"]
+    assert streamed and shown.startswith(streamed)  # the redraw adds what arrived before the stream closed
     assert shown and len(shown) < len(full) and full.startswith(shown)
     assert sent.strip() == shown
+    assert STOPPED_TITLE in [(m.get("metadata") or {}).get("title") for m in redrawn]
+
+
+async def redraw_after_stop(http: httpx.AsyncClient, tab: PageChat) -> list[dict]:
+    """Run the event the page runs after a stopped answer (its redraw with the receipt); return the screen."""
+    config = tab.config
+    chatbot = next(id_ for id_, kind in config.component_types.items() if kind == "chatbot")
+    copy = config.event(config.follow_up("_submit_fn"))  # ChatInterface's copy of the screen into its state
+    redraw = next(
+        dep
+        for dep in config.events.values()
+        if dep.get("trigger_after") == copy["id"] and chatbot in dep["outputs"]
+    )
+    body = {
+        "data": [tab.chatbot, None],  # the screen, and the tab's conversation (kept by the server)
+        "event_data": None,
+        "fn_index": redraw["id"],
+        "trigger_id": None,
+        "session_hash": tab.session_hash,
+    }
+    joined = await http.post(f"{config.url}/gradio_api/queue/join", json=body)
+    joined.raise_for_status()
+    params = {"session_hash": tab.session_hash}
+    async with http.stream("GET", f"{config.url}/gradio_api/queue/data", params=params) as stream:
+        async for line in stream.aiter_lines():
+            event = json.loads(line[5:]) if line.startswith("data:") else {}
+            if event.get("msg") == "process_completed":
+                assert event.get("success"), event
+                tab.chatbot = event["output"]["data"][redraw["outputs"].index(chatbot)]
+                return tab.chatbot
+    raise AssertionError("the redraw after Stop never completed")
 
 
 async def test_a_chat_beyond_the_stream_cap_is_told_the_app_is_busy(page, loopback_api):
@@ -124,13 +162,13 @@ async def test_a_chat_beyond_the_stream_cap_is_told_the_app_is_busy(page, loopba
         refused = await full_answer(PageChat(http, config), "one too many")
         await first.cancel()
         await asyncio.wait_for(streaming.aclose(), TIMEOUT)
-    assert refused.error == BUSY_MESSAGE
+    assert refused.error == say(ChatError(ErrorKind.APP_BUSY, BUSY_MESSAGE)) == BUSY_MESSAGE
 
 
 def test_gradio_runs_with_the_configured_queue_threads_and_concurrency(settings):
-    settings = dataclasses.replace(settings, concurrency_limit=7, max_threads=30, queue_size=11)
-    demo = app.build_demo(settings)
-    app.start(demo, settings, server_port=free_port(), quiet=True)
+    server = ServerSettings(concurrency_limit=7, max_threads=30, queue_size=11)
+    demo = app.build_demo(settings, server)
+    app.start(demo, server, server_port=free_port(), quiet=True)
     try:
         chat_events = [fn for fn in demo.fns.values() if fn.api_name in ("chat", "_submit_fn")]
         assert [fn.concurrency_limit for fn in chat_events] == [7, 7]  # the page's event and /chat

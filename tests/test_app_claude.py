@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,10 +12,11 @@ import pytest
 from gradio_client import Client
 
 from chat import Settings
-from chat.view import THINKING_TITLE, USAGE_TITLE
 from chat.wire import model_info
-from tests.conftest import answer_text, boxes, chat, launched_app, notice_in
-from tests.loopback_api import Failure, LoopbackMessagesAPI, thinking_script
+from tests.conftest import answer_text, boxes, chat, launched_app, make_settings, notice_in
+from tests.loopback_api import LoopbackMessagesAPI
+from tests.upstream import TEST_KEY, Failure, thinking_script
+from ui.render import THINKING_TITLE, USAGE_TITLE
 
 
 @pytest.fixture
@@ -24,8 +26,13 @@ def api() -> Iterator[LoopbackMessagesAPI]:
 
 
 @pytest.fixture
-def client(api: LoopbackMessagesAPI) -> Iterator[Client]:
-    with launched_app(Settings(api_key="sk-test-not-real", base_url=api.url)) as url:
+def app_settings(api: LoopbackMessagesAPI, tmp_path: Path) -> Settings:
+    return make_settings(api_key=TEST_KEY, base_url=api.url, data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def client(app_settings: Settings) -> Iterator[Client]:
+    with launched_app(app_settings) as url:
         yield Client(url, verbose=False)
 
 
@@ -118,12 +125,12 @@ def model_dropdown(url: str) -> dict[str, Any]:
     return next(c["props"] for c in config["components"] if c.get("props", {}).get("label") == "Model")
 
 
-def test_the_model_menu_offers_the_models_the_api_lists(api):
+def test_the_model_menu_offers_the_models_the_api_lists(api, app_settings):
     api.models = [
         model_info("claude-sonnet-5-5", "Claude Sonnet 5.5"),
         model_info("claude-next-6", "Claude Next 6"),
     ]
-    with launched_app(Settings(api_key="sk-test-not-real", base_url=api.url)) as url:
+    with launched_app(app_settings) as url:
         menu = model_dropdown(url)
         updates = chat(Client(url, verbose=False), "hi", model="claude-next-6")
     assert [choice[1] for choice in menu["choices"]] == ["claude-sonnet-5-5", "claude-next-6"]
@@ -131,9 +138,9 @@ def test_the_model_menu_offers_the_models_the_api_lists(api):
     assert api.requests[0]["model"] == "claude-next-6" and answer_text(updates[-1])
 
 
-def test_the_model_menu_falls_back_to_the_built_in_models_when_the_api_cannot_list(api):
+def test_the_model_menu_falls_back_to_the_built_in_models_when_the_api_cannot_list(api, app_settings):
     api.models = Failure(500, "api_error", "listing is down")
-    with launched_app(Settings(api_key="sk-test-not-real", base_url=api.url)) as url:
+    with launched_app(app_settings) as url:
         menu = model_dropdown(url)
     assert [choice[1] for choice in menu["choices"]] == [
         "claude-opus-5-5",
@@ -151,8 +158,8 @@ def test_no_display_box_text_ever_reaches_the_api(client, api):
     assert "This chat so far" not in sent and "Cut off" not in sent and "tokens/s" not in sent
 
 
-def test_the_offline_model_thinks_in_the_thinking_box_when_thinking_is_on():
-    with launched_app(Settings(force_offline=True, offline_delay=0.0)) as url:
+def test_the_offline_model_thinks_in_the_thinking_box_when_thinking_is_on(tmp_path):
+    with launched_app(make_settings(force_offline=True, offline_delay=0.0, data_dir=tmp_path)) as url:
         final = chat(Client(url, verbose=False), "hello", thinking=True)[-1]
     assert "offline model" in boxes(final)[THINKING_TITLE]["content"]
     assert "offline demo model" in answer_text(final) and USAGE_TITLE in boxes(final)

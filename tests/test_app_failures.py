@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from gradio_client import Client
 
 import app
-from chat import Settings
-from tests.conftest import answer_text, assert_valid_history, chat, launched_app
-from tests.loopback_api import (
+from chat import ChatError, ErrorKind
+from tests.conftest import answer_text, assert_valid_history, chat, launched_app, make_settings
+from tests.loopback_api import LoopbackMessagesAPI
+from tests.upstream import (
+    TEST_KEY,
     Failure,
-    LoopbackMessagesAPI,
     Response,
     Stream,
     cut_mid_stream,
@@ -21,6 +24,7 @@ from tests.loopback_api import (
     replies,
     stall_mid_stream,
 )
+from ui.wording import say
 
 PARTIAL = "The first half of an answer"
 
@@ -31,8 +35,8 @@ def app_failing_with(
 ) -> Iterator[tuple[Client, LoopbackMessagesAPI]]:
     """The app on a loopback API that answers with these responses first, then echoes."""
     options = {"read_timeout": 5.0, "max_retries": 0, **overrides}
-    with LoopbackMessagesAPI(replies(*responses)) as api:
-        settings = Settings(api_key="sk-test-not-real", base_url=api.url, **options)
+    with LoopbackMessagesAPI(replies(*responses)) as api, tempfile.TemporaryDirectory() as data:
+        settings = make_settings(api_key=TEST_KEY, base_url=api.url, data_dir=Path(data), **options)
         with launched_app(settings) as url:
             yield Client(url, verbose=False), api
 
@@ -141,7 +145,10 @@ def test_an_invalid_request_says_what_to_change():
     objection = "max_tokens: 999999 > 64000, which is the maximum allowed number of output tokens"
     with app_failing_with(Failure(400, "invalid_request_error", objection)) as (client, api):
         _, shown = failed_chat(client)
-        assert objection in shown and "CHAT_MAX_TOKENS" in shown
+        assert shown == say(
+            ChatError(ErrorKind.INVALID_REQUEST, f"Claude could not answer (error 400): {objection}.")
+        )
+        assert objection in shown and "max tokens and system prompt in Settings" in shown
         the_conversation_goes_on(client, api, earlier=[])
 
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from gradio_client import Client
 
-from chat import Settings
-from tests.conftest import answer_text, chat, launched_app
+from tests.conftest import answer_text, chat, launched_app, make_settings
 from tests.loopback_api import LoopbackMessagesAPI
 from tests.test_security import notice
+from tests.upstream import TEST_KEY
 
 
-def test_a_session_over_its_message_rate_is_told_to_slow_down_and_others_are_not():
+def test_a_session_over_its_message_rate_is_told_to_slow_down_and_others_are_not(tmp_path):
     with LoopbackMessagesAPI() as api:
-        settings = Settings(api_key="sk-test-not-real", base_url=api.url, rate_limit_per_minute=2)
+        settings = make_settings(
+            api_key=TEST_KEY, base_url=api.url, rate_limit_per_minute=2, data_dir=tmp_path / "data"
+        )
         with launched_app(settings) as url:
             busy = Client(url, verbose=False)
             chat(busy, "one")
@@ -23,9 +25,11 @@ def test_a_session_over_its_message_rate_is_told_to_slow_down_and_others_are_not
             assert answer_text(chat(Client(url, verbose=False), "another tab")[-1]) == "You said: another tab"
 
 
-def test_once_the_daily_token_budget_is_spent_every_session_is_refused():
+def test_once_the_daily_token_budget_is_spent_every_session_is_refused(tmp_path):
     with LoopbackMessagesAPI() as api:
-        settings = Settings(api_key="sk-test-not-real", base_url=api.url, daily_token_budget=10)
+        settings = make_settings(
+            api_key=TEST_KEY, base_url=api.url, daily_token_budget=10, data_dir=tmp_path / "data"
+        )
         with launched_app(settings) as url:
             assert (
                 answer_text(chat(Client(url, verbose=False), "hello")[-1]) == "You said: hello"

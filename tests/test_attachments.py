@@ -1,4 +1,4 @@
-"""Files checked against Claude's documented limits and turned into content blocks."""
+"""Files checked against Claude's documented limits, kept by hash and sent as content blocks."""
 
 from __future__ import annotations
 
@@ -6,26 +6,34 @@ import base64
 
 import pytest
 
-from chat import ChatError
+from chat import ChatError, ErrorKind, Status
 from chat.attachments import MB, check_request, load_attachment
-from tests.conftest import write_image, write_pdf
+from tests.conftest import Chat, write_image, write_pdf
+
+
+async def sent_blocks(*files) -> list[dict]:
+    """The content of the user message that carried these files (and the text "look")."""
+    chat = Chat()
+    await chat.send("look", files)
+    return chat.requests[-1]["messages"][-1]["content"]
 
 
 @pytest.mark.parametrize(
     ("name", "media_type"),
     [("a.png", "image/png"), ("a.jpg", "image/jpeg"), ("a.gif", "image/gif"), ("a.webp", "image/webp")],
 )
-def test_each_accepted_image_type_becomes_a_base64_image_block(tmp_path, name, media_type):
+async def test_each_accepted_image_type_is_sent_as_a_base64_image_block(tmp_path, name, media_type):
     path = write_image(tmp_path / name)
-    block = load_attachment(path).block()
+    block, text = await sent_blocks(path)
+    assert text == {"type": "text", "text": "look"}
     assert block["type"] == "image"
     assert block["source"]["media_type"] == media_type
     assert base64.b64decode(block["source"]["data"]) == path.read_bytes()
 
 
-def test_a_pdf_becomes_a_document_block_titled_with_its_name(tmp_path):
+async def test_a_pdf_is_sent_as_a_document_block_titled_with_its_name(tmp_path):
     path = write_pdf(tmp_path / "report.pdf", pages=2)
-    block = load_attachment(path).block()
+    block, _ = await sent_blocks(path)
     assert block["type"] == "document" and block["title"] == "report.pdf"
     assert block["source"]["media_type"] == "application/pdf"
     assert base64.b64decode(block["source"]["data"]) == path.read_bytes()
@@ -89,6 +97,24 @@ def test_the_original_name_is_used_in_messages_when_the_ui_kept_it(tmp_path):
     path.write_text("text")
     with pytest.raises(ChatError, match=r"holiday.png is not a file"):
         load_attachment({"path": str(path), "orig_name": "holiday.png"})
+
+
+async def test_the_original_name_titles_the_document_sent(tmp_path):
+    path = write_pdf(tmp_path / "upload-8f3a.pdf")
+    block, _ = await sent_blocks({"path": str(path), "orig_name": "q3 report.pdf"})
+    assert block["title"] == "q3 report.pdf"
+
+
+async def test_a_refused_file_is_recorded_as_a_failed_exchange_and_nothing_is_sent(tmp_path):
+    path = tmp_path / "notes.png"
+    path.write_text("just some notes")
+    chat = Chat()
+    with pytest.raises(ChatError) as raised:
+        chat.stream("look", [path])
+    assert raised.value.kind is ErrorKind.REFUSED and "notes.png is not a file" in raised.value.message
+    [exchange] = chat.conversation.exchanges
+    assert exchange.status is Status.FAILED and exchange.error is raised.value
+    assert chat.requests == []
 
 
 def test_more_than_100_images_in_one_request_are_refused():

@@ -10,6 +10,7 @@ import app
 from bench import page_client
 from bench.run import Options, run_benchmark
 from bench.upstream import TokenRate
+from ui import render
 
 USERS = (1, 2)
 RATE = TokenRate(deltas=12, delta_chars=6, interval=0.005, first_token=0.01)
@@ -81,4 +82,4 @@ def test_the_machine_is_described(result):
 
 
 def test_the_page_client_knows_the_apps_failure_notice():
-    assert page_client.NOTICE_TITLE == app.NOTICE_TITLE
+    assert page_client.NOTICE_TITLE == render.NOTICE_TITLE == app.NOTICE_TITLE

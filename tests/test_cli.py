@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,7 +14,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.loopback_api import Failure, LoopbackMessagesAPI, echo_reply, last_user_text
+from chat.cli import say
+from chat.errors import ChatError, ErrorKind
+from tests.loopback_api import LoopbackMessagesAPI
+from tests.upstream import (
+    TEST_KEY,
+    Failure,
+    Response,
+    cut_mid_stream,
+    echo_reply,
+    error_mid_stream,
+    fixture,
+    last_user_text,
+    replies,
+)
 
 ROOT = Path(__file__).parent.parent
 LONG_ANSWER = " ".join(f"word{n}" for n in range(200))
@@ -79,7 +93,7 @@ def environment(api: LoopbackMessagesAPI | None = None, **extra: str) -> dict[st
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CHAT_"))}
     env.update(PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="0", **extra)
     if api is not None:
-        env.update(ANTHROPIC_API_KEY="sk-test-not-real", ANTHROPIC_BASE_URL=api.url)
+        env.update(ANTHROPIC_API_KEY=TEST_KEY, ANTHROPIC_BASE_URL=api.url)
     return env
 
 
@@ -90,9 +104,10 @@ def slow_api():
 
 
 @pytest.fixture
-def terminals():
+def terminals(tmp_path):
+    """Start terminals; each runs in an empty tmp dir unless told (a developer's .env stays out)."""
     started: list[Terminal] = []
-    yield lambda *args, **kw: started.append(Terminal(*args, **kw)) or started[-1]
+    yield lambda *args, **kw: started.append(Terminal(*args, **{"cwd": tmp_path, **kw})) or started[-1]
     for terminal in started:
         terminal.kill()
 
@@ -187,3 +202,131 @@ def test_ctrl_c_in_interactive_mode_stops_the_answer_and_returns_to_the_prompt(s
     assert [m["role"] for m in slow_api.requests[1]["messages"]] == ["user", "assistant", "user"]
     terminal.process.send_signal(signal.SIGINT)  # at the prompt: leave
     assert terminal.finish() == 0
+
+
+# --- failures in terminal words ---------------------------------------------------------------------
+
+# What only the web page has: its buttons, its Settings panel, a server log the visitor never sees.
+PAGE_WORDS = re.compile(r"\bpress|\bbutton|server log|\bRetry\b|\bSettings\b", re.IGNORECASE)
+
+
+def page_words(text: str) -> list[str]:
+    """The web page's words in a text (Retry and Settings only as the page's capitalised names)."""
+    found = [match.group(0) for match in PAGE_WORDS.finditer(text)]
+    return [word for word in found if word.lower() not in ("retry", "settings") or word[0].isupper()]
+
+
+def test_a_mid_stream_overload_keeps_the_partial_and_says_to_ask_again_in_terminal_words(
+    loopback_api, terminals
+):
+    loopback_api.script = lambda body: error_mid_stream("The first half of it")
+    terminal = terminals("hi", env=environment(loopback_api))
+    assert terminal.finish() == 1
+    assert terminal.stdout.startswith("The first half of it")
+    assert terminal.stderr.strip() == (
+        "Error: Claude became overloaded mid-answer, so the answer stops here. "
+        "What arrived is printed above and kept in the conversation; ask again for a whole answer."
+    )
+    assert page_words(terminal.stderr) == []
+
+
+def test_a_rejected_key_says_where_to_set_it_in_terminal_words(loopback_api, terminals):
+    loopback_api.script = lambda body: Failure(401, "authentication_error", "invalid x-api-key")
+    terminal = terminals("hi", env=environment(loopback_api))
+    assert terminal.finish() == 1
+    assert terminal.stderr.strip() == (
+        "Error: The API key was rejected (error 401). Set ANTHROPIC_API_KEY in the environment or in ./.env."
+    )
+    assert page_words(terminal.stderr) == []
+
+
+TERMINAL_REMEDIES: dict[str, tuple[Response, str]] = {
+    "connection cut": (cut_mid_stream("Half an"), "ask again for a whole answer."),
+    "model not found": (
+        Failure(404, "not_found_error", "model: claude-nope"),
+        "Set CHAT_MODEL to a model your key can use, such as claude-sonnet-5-5.",
+    ),
+    "context too long": (
+        Failure(413, "request_too_large", "too large"),
+        "Start a new conversation, or send a shorter message.",
+    ),
+    "invalid request": (
+        Failure(400, "invalid_request_error", "bad"),
+        "Check CHAT_MODEL, CHAT_MAX_TOKENS and CHAT_SYSTEM_PROMPT, or rephrase the message.",
+    ),
+    "API error": (Failure(418, "api_error", "teapot"), "Try again; run with --verbose for the details."),
+    "API busy": (Failure(529, "overloaded_error", "Overloaded"), "Try again in a minute."),
+    "API rate limit": (
+        Failure(429, "rate_limit_error", "slow down", {"retry-after": "7"}),
+        "Try again in 7 seconds.",
+    ),
+}
+
+
+@pytest.mark.parametrize("failure", TERMINAL_REMEDIES, ids=list(TERMINAL_REMEDIES))
+def test_every_failure_says_what_to_do_without_the_pages_words(loopback_api, terminals, failure):
+    response, remedy = TERMINAL_REMEDIES[failure]
+    loopback_api.script = lambda body: response
+    terminal = terminals("hi", env=environment(loopback_api, CHAT_MAX_RETRIES="0"))
+    assert terminal.finish() == 1
+    line = terminal.stderr.strip()
+    assert line.startswith("Error: ") and line.endswith(remedy) and "\n" not in line
+    assert page_words(line) == []
+
+
+@pytest.mark.parametrize("kind", list(ErrorKind), ids=[kind.value for kind in ErrorKind])
+def test_no_kind_of_failure_is_worded_with_the_pages_words(kind):
+    assert page_words(say(ChatError(kind, "Something happened."))) == []
+
+
+def test_after_an_interrupted_answer_the_session_goes_on_with_the_partial_kept(loopback_api, terminals):
+    loopback_api.script = replies(error_mid_stream("The first half of it"))
+    terminal = terminals(env=environment(loopback_api))
+    terminal.type("tell me")
+    terminal.wait_for(lambda: "ask again for a whole answer" in terminal.stderr)
+    terminal.type("go on")
+    terminal.wait_for(lambda: "You said: go on" in terminal.stdout)
+    terminal.process.stdin.close()
+    assert terminal.finish() == 0
+    assert loopback_api.requests[1]["messages"][:2] == [
+        {"role": "user", "content": "tell me"},
+        {"role": "assistant", "content": [{"type": "text", "text": "The first half of it"}]},
+    ]
+
+
+# --- blocks other than text ----------------------------------------------------------------------
+
+
+def test_a_tool_call_is_a_bracketed_line_after_the_text(loopback_api, terminals):
+    loopback_api.script = lambda body: fixture("tool_use.sse")
+    terminal = terminals("weather in SF?", env=environment(loopback_api))
+    assert terminal.finish() == 0
+    assert terminal.stdout.rstrip("\n").splitlines() == [
+        "Okay, let's check the weather for San Francisco, CA:",
+        "[Claude asked to run the tool get_weather; this app runs no tools]",
+    ]
+
+
+WEB_SOURCES = [
+    "https://world-weather.info/forecast/usa/new_york/may-2025/",
+    "https://www.accuweather.com/en/us/new-york/10021/weather-forecast/349727",
+    "https://forecast.weather.gov/MapClick.php?lat=40.7142&lon=-74.0059",
+]
+
+
+def test_a_web_search_is_a_bracketed_line_with_its_sources_between_the_text_blocks(loopback_api, terminals):
+    loopback_api.script = lambda body: fixture("web_search.sse")
+    terminal = terminals("weather in NYC?", env=environment(loopback_api))
+    assert terminal.finish() == 0
+    lines = terminal.stdout.splitlines()
+    search = lines.index("[Searched the web: weather NYC today]")
+    assert lines[search - 1] == "I'll check the current weather in New York City for you."
+    sources = lines[search + 1 : search + 1 + len(WEB_SOURCES)]
+    assert [re.fullmatch(r"  - .+ <(\S+)>", line).group(1) for line in sources] == WEB_SOURCES
+    assert sources[1] == f"  - New York, NY Weather Forecast | AccuWeather <{WEB_SOURCES[1]}>"
+    answer = "\n".join(lines[search + 1 + len(WEB_SOURCES) :])
+    assert answer == (
+        "Here's the current weather information for New York City:\n\n# Weather in New York City\n\n"
+        "Today is mostly cloudy, with a high near 68\u00b0F and a low around 55\u00b0F, and there is a 40% "
+        "chance of showers this afternoon. If you're heading out, an umbrella would be a good idea."
+    )

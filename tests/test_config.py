@@ -1,17 +1,37 @@
-"""Settings from the environment."""
+"""Settings from the environment, each part checked where it is read, and .env loading at the entry points."""
 
 from __future__ import annotations
+
+import ast
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+from unittest import mock
 
 import httpx2
 import pytest
 
-from chat import ChatError, Settings, make_client
-from chat.config import DEFAULT_MODEL, read_env_file
+import app
+import chat.cli
+from chat import ChatError, ClientSettings, Guards, Settings, TurnOptions, make_client
+from chat.config import DEFAULT_MODEL
+from tests.loopback_api import LoopbackMessagesAPI
+from tests.upstream import TEST_KEY
+from ui.server import ServerSettings
+
+ROOT = Path(__file__).parent.parent
+OURS = ("ANTHROPIC_", "CHAT_", "APP_")
+
+
+# --- the whole: Settings ---------------------------------------------------------------------------
 
 
 def test_defaults_with_an_empty_environment_use_the_offline_model():
     settings = Settings.from_env({})
-    assert settings.offline and settings.model == DEFAULT_MODEL and settings.max_tokens == 4096
+    assert settings.offline and settings.defaults.model == DEFAULT_MODEL
+    assert settings.defaults.max_tokens == 4096
 
 
 def test_a_key_turns_the_offline_model_off():
@@ -22,7 +42,7 @@ def test_chat_offline_forces_the_offline_model_even_with_a_key():
     assert Settings.from_env({"ANTHROPIC_API_KEY": "sk-x", "CHAT_OFFLINE": "true"}).offline
 
 
-def test_model_max_tokens_system_prompt_and_base_url_are_read():
+def test_model_max_tokens_system_prompt_and_base_url_are_read_into_their_parts():
     settings = Settings.from_env(
         {
             "CHAT_MODEL": "claude-haiku-5-5",
@@ -31,155 +51,285 @@ def test_model_max_tokens_system_prompt_and_base_url_are_read():
             "ANTHROPIC_BASE_URL": "http://127.0.0.1:9",
         }
     )
-    assert (settings.model, settings.max_tokens, settings.system_prompt) == (
+    defaults = settings.defaults
+    assert (defaults.model, defaults.max_tokens, defaults.system_prompt) == (
         "claude-haiku-5-5",
         512,
         "Be brief.",
     )
-    assert settings.base_url == "http://127.0.0.1:9"
+    assert settings.client.base_url == "http://127.0.0.1:9"
 
 
-@pytest.mark.parametrize("value", ["abc", "0", "-5", "1.5", "\u00b2"])
-def test_a_bad_max_tokens_says_what_is_wrong(value):
-    with pytest.raises(ChatError, match="CHAT_MAX_TOKENS must be a whole number"):
-        Settings.from_env({"CHAT_MAX_TOKENS": value})
+def test_the_data_folder_defaults_to_data_and_is_read():
+    assert Settings.from_env({}).data_dir == Path("data")
+    assert Settings.from_env({"CHAT_DATA_DIR": "/srv/chat"}).data_dir == Path("/srv/chat")
+
+
+# --- the client: ClientSettings --------------------------------------------------------------------
 
 
 def test_the_api_key_never_appears_in_the_repr():
-    assert "sk-secret" not in repr(Settings(api_key="sk-secret"))
+    client = ClientSettings(api_key="sk-secret", bedrock_api_key="bedrock-secret")
+    assert "sk-secret" not in repr(client) and "bedrock-secret" not in repr(client)
+    assert "sk-secret" not in repr(Settings(client=client))
 
 
-def test_a_dot_env_file_is_read_with_comments_export_and_quotes(tmp_path):
-    env_file = tmp_path / ".env"
-    env_file.write_text(
-        "# a comment\n\nCHAT_MODEL=claude-haiku-5-5  # inline note\n"
-        'export CHAT_SYSTEM_PROMPT="Be brief. # really"\n'
-        "CHAT_OFFLINE='1'\nnot a setting\n"
-    )
-    assert read_env_file(env_file) == {
-        "CHAT_MODEL": "claude-haiku-5-5",
-        "CHAT_SYSTEM_PROMPT": "Be brief. # really",
-        "CHAT_OFFLINE": "1",
-    }
+def test_reliability_settings_have_documented_defaults():
+    client = ClientSettings.from_env({})
+    assert (client.max_retries, client.read_timeout) == (2, 30.0)
 
 
-def test_no_dot_env_file_means_no_values(tmp_path):
-    assert read_env_file(tmp_path / ".env") == {}
-
-
-def test_reliability_and_spend_settings_have_documented_defaults():
-    settings = Settings.from_env({})
-    assert (settings.max_retries, settings.read_timeout, settings.max_input_chars) == (2, 30.0, 50_000)
-    assert (settings.rate_limit_per_minute, settings.daily_token_budget) == (20, 2_000_000)
-    assert settings.auth is None
-
-
-def test_reliability_and_spend_settings_are_read():
-    settings = Settings.from_env(
-        {
-            "CHAT_MAX_RETRIES": "0",
-            "CHAT_READ_TIMEOUT": "2.5",
-            "CHAT_MAX_INPUT_CHARS": "1000",
-            "CHAT_RATE_LIMIT_PER_MINUTE": "0",
-            "CHAT_DAILY_TOKEN_BUDGET": "500",
-        }
-    )
-    assert (settings.max_retries, settings.read_timeout, settings.max_input_chars) == (0, 2.5, 1000)
-    assert (settings.rate_limit_per_minute, settings.daily_token_budget) == (0, 500)
-
-
-@pytest.mark.parametrize(
-    "name", ["CHAT_MAX_RETRIES", "CHAT_RATE_LIMIT_PER_MINUTE", "CHAT_DAILY_TOKEN_BUDGET"]
-)
-@pytest.mark.parametrize("value", ["-1", "many", "2.5", "\u00b2"])
-def test_a_bad_count_says_what_is_wrong(name, value):
-    with pytest.raises(ChatError, match=f"{name} must be a whole number"):
-        Settings.from_env({name: value})
+def test_reliability_settings_are_read():
+    client = ClientSettings.from_env({"CHAT_MAX_RETRIES": "0", "CHAT_READ_TIMEOUT": "2.5"})
+    assert (client.max_retries, client.read_timeout) == (0, 2.5)
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "soon", "inf", "nan"])
 def test_a_bad_read_timeout_says_what_is_wrong(value):
     with pytest.raises(ChatError, match="CHAT_READ_TIMEOUT must be a number of seconds above 0"):
-        Settings.from_env({"CHAT_READ_TIMEOUT": value})
-
-
-def test_a_username_and_password_turn_on_the_password():
-    settings = Settings.from_env({"APP_USERNAME": "ada", "APP_PASSWORD": "s3cret pass"})
-    assert settings.auth == ("ada", "s3cret pass")
-    assert "s3cret" not in repr(settings)
-
-
-@pytest.mark.parametrize("env", [{"APP_USERNAME": "ada"}, {"APP_PASSWORD": "s3cret"}])
-def test_half_a_password_setting_is_refused(env):
-    with pytest.raises(ChatError, match="Set both APP_USERNAME and APP_PASSWORD"):
-        Settings.from_env(env)
+        ClientSettings.from_env({"CHAT_READ_TIMEOUT": value})
 
 
 def test_the_client_gets_the_read_timeout_and_retries():
-    client = make_client(Settings(api_key="sk-x", read_timeout=7.5, max_retries=4))
+    client = make_client(ClientSettings(api_key="sk-x", read_timeout=7.5, max_retries=4))
     assert isinstance(client.timeout, httpx2.Timeout)
     assert (client.timeout.read, client.max_retries) == (7.5, 4)
 
 
+# --- the turn defaults: TurnOptions ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "1.5", "\u00b2"])
+def test_a_bad_max_tokens_says_what_is_wrong(value):
+    with pytest.raises(ChatError, match="CHAT_MAX_TOKENS must be a whole number"):
+        TurnOptions.from_env({"CHAT_MAX_TOKENS": value})
+
+
 def test_thinking_effort_and_prompt_caching_are_read():
-    settings = Settings.from_env({"CHAT_THINKING": "1", "CHAT_EFFORT": "xhigh", "CHAT_PROMPT_CACHING": "off"})
-    assert (settings.thinking, settings.effort, settings.prompt_caching) == (True, "xhigh", False)
+    defaults = TurnOptions.from_env(
+        {"CHAT_THINKING": "1", "CHAT_EFFORT": "xhigh", "CHAT_PROMPT_CACHING": "off"}
+    )
+    assert (defaults.thinking, defaults.effort, defaults.prompt_caching) == (True, "xhigh", False)
 
 
 def test_thinking_is_off_effort_is_the_models_and_caching_is_on_by_default():
-    settings = Settings.from_env({})
-    assert (settings.thinking, settings.effort, settings.prompt_caching) == (False, None, True)
+    defaults = Settings.from_env({}).defaults
+    assert (defaults.thinking, defaults.effort, defaults.prompt_caching) == (False, None, True)
 
 
 def test_a_bad_effort_says_what_is_wrong():
     with pytest.raises(ChatError, match="CHAT_EFFORT must be one of low, medium, high, xhigh, max"):
-        Settings.from_env({"CHAT_EFFORT": "turbo"})
+        TurnOptions.from_env({"CHAT_EFFORT": "turbo"})
 
 
 def test_a_bad_flag_says_what_is_wrong():
     with pytest.raises(ChatError, match="CHAT_THINKING must be 1 or 0"):
-        Settings.from_env({"CHAT_THINKING": "maybe"})
+        TurnOptions.from_env({"CHAT_THINKING": "maybe"})
+
+
+# --- the guards: Guards ------------------------------------------------------------------------------
+
+
+def test_spend_guards_have_documented_defaults():
+    guards = Settings.from_env({}).guards
+    assert (guards.max_input_chars, guards.rate_limit_per_minute) == (50_000, 20)
+    assert (guards.daily_token_budget, guards.max_streams) == (2_000_000, 100)
+
+
+def test_spend_guards_are_read():
+    guards = Guards.from_env(
+        {
+            "CHAT_MAX_INPUT_CHARS": "1000",
+            "CHAT_RATE_LIMIT_PER_MINUTE": "0",
+            "CHAT_DAILY_TOKEN_BUDGET": "500",
+            "CHAT_MAX_STREAMS": "7",
+        }
+    )
+    assert (guards.max_input_chars, guards.rate_limit_per_minute) == (1000, 0)
+    assert (guards.daily_token_budget, guards.max_streams) == (500, 7)
+
+
+@pytest.mark.parametrize(
+    ("name", "reader"),
+    [
+        ("CHAT_MAX_RETRIES", ClientSettings.from_env),
+        ("CHAT_RATE_LIMIT_PER_MINUTE", Guards.from_env),
+        ("CHAT_DAILY_TOKEN_BUDGET", Guards.from_env),
+    ],
+)
+@pytest.mark.parametrize("value", ["-1", "many", "2.5", "\u00b2"])
+def test_a_bad_count_says_what_is_wrong(name, reader, value):
+    with pytest.raises(ChatError, match=f"{name} must be a whole number"):
+        reader({name: value})
+
+
+# --- the web server: ServerSettings -------------------------------------------------------------
+
+
+def test_the_page_is_open_by_default():
+    assert ServerSettings.from_env({}).auth is None
+
+
+def test_a_username_and_password_turn_on_the_password():
+    server = ServerSettings.from_env({"APP_USERNAME": "ada", "APP_PASSWORD": "s3cret pass"})
+    assert server.auth == ("ada", "s3cret pass")
+    assert "s3cret" not in repr(server)
+
+
+@pytest.mark.parametrize("environ", [{"APP_USERNAME": "ada"}, {"APP_PASSWORD": "s3cret"}])
+def test_half_a_password_setting_is_refused(environ):
+    with pytest.raises(ChatError, match="Set both APP_USERNAME and APP_PASSWORD"):
+        ServerSettings.from_env(environ)
 
 
 def test_capacity_and_pacing_have_deliberate_defaults():
-    settings = Settings.from_env({})
-    assert (settings.update_interval, settings.max_streams) == (0.05, 100)
-    assert (settings.concurrency_limit, settings.max_threads, settings.queue_size) == (100, 200, 200)
+    server = ServerSettings.from_env({})
+    assert (server.update_interval, Settings.from_env({}).guards.max_streams) == (0.05, 100)
+    assert (server.concurrency_limit, server.max_threads, server.queue_size) == (100, 200, 200)
 
 
 def test_capacity_and_pacing_are_read_from_the_environment():
-    settings = Settings.from_env(
+    server = ServerSettings.from_env(
         {
             "CHAT_UPDATE_INTERVAL": "0.03",
-            "CHAT_MAX_STREAMS": "7",
             "APP_CONCURRENCY_LIMIT": "8",
             "APP_MAX_THREADS": "9",
             "APP_QUEUE_SIZE": "10",
         }
     )
-    assert (settings.update_interval, settings.max_streams) == (0.03, 7)
-    assert (settings.concurrency_limit, settings.max_threads, settings.queue_size) == (8, 9, 10)
+    assert server.update_interval == 0.03
+    assert (server.concurrency_limit, server.max_threads, server.queue_size) == (8, 9, 10)
 
 
 def test_threads_default_to_twice_the_concurrency_limit():
-    assert Settings.from_env({"APP_CONCURRENCY_LIMIT": "150"}).max_threads == 300
+    assert ServerSettings.from_env({"APP_CONCURRENCY_LIMIT": "150"}).max_threads == 300
 
 
 def test_fewer_threads_than_the_concurrency_limit_is_refused():
     expected = r"APP_MAX_THREADS \(10\) must be at least APP_CONCURRENCY_LIMIT \(20\)"
     with pytest.raises(ChatError, match=expected):
-        Settings.from_env({"APP_CONCURRENCY_LIMIT": "20", "APP_MAX_THREADS": "10"})
+        ServerSettings.from_env({"APP_CONCURRENCY_LIMIT": "20", "APP_MAX_THREADS": "10"})
 
 
-CAPACITY_NAMES = ["CHAT_MAX_STREAMS", "APP_CONCURRENCY_LIMIT", "APP_MAX_THREADS", "APP_QUEUE_SIZE"]
-
-
-@pytest.mark.parametrize("name", CAPACITY_NAMES)
-def test_a_bad_capacity_says_which_setting_is_wrong(name):
+@pytest.mark.parametrize(
+    ("name", "reader"),
+    [
+        ("CHAT_MAX_STREAMS", Guards.from_env),
+        ("APP_CONCURRENCY_LIMIT", ServerSettings.from_env),
+        ("APP_MAX_THREADS", ServerSettings.from_env),
+        ("APP_QUEUE_SIZE", ServerSettings.from_env),
+    ],
+)
+def test_a_bad_capacity_says_which_setting_is_wrong(name, reader):
     with pytest.raises(ChatError, match=f"{name} must be a whole number above 0, not '0'"):
-        Settings.from_env({name: "0"})
+        reader({name: "0"})
 
 
 def test_a_bad_update_interval_says_what_is_wrong():
     with pytest.raises(ChatError, match="CHAT_UPDATE_INTERVAL must be a number of seconds"):
-        Settings.from_env({"CHAT_UPDATE_INTERVAL": "soon"})
+        ServerSettings.from_env({"CHAT_UPDATE_INTERVAL": "soon"})
+
+
+# --- .env, read by python-dotenv at the entry points ------------------------------------------------
+
+
+@pytest.fixture
+def in_tmp_dir(tmp_path, monkeypatch):
+    """The working directory is an empty tmp dir; os.environ (which load_dotenv writes) is restored."""
+    monkeypatch.chdir(tmp_path)
+    with mock.patch.dict(os.environ):
+        for name in [n for n in os.environ if n.startswith(OURS)]:
+            del os.environ[name]
+        yield tmp_path
+
+
+@pytest.fixture
+def api():
+    with LoopbackMessagesAPI() as server:
+        yield server
+
+
+def ask(question: str) -> tuple[int, str, str]:
+    """Run terminal mode in process: its exit status, stdout and stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    return chat.cli.main([question], out=out, err=err), out.getvalue(), err.getvalue()
+
+
+def test_a_dot_env_file_is_read_with_comments_export_and_quotes(in_tmp_dir, api):
+    (in_tmp_dir / ".env").write_text(
+        f"# a comment\n\nANTHROPIC_API_KEY={TEST_KEY}\nANTHROPIC_BASE_URL={api.url}\n"
+        "CHAT_MODEL=claude-haiku-5-5  # inline note\n"
+        'export CHAT_SYSTEM_PROMPT="Be brief. # really"\n'
+        "CHAT_MAX_TOKENS='77'\nnot a setting\n"
+    )
+    code, out, err = ask("hi")
+    assert (code, out, err) == (0, "You said: hi\n", "")
+    request = api.requests[0]
+    assert (request["model"], request["system"], request["max_tokens"]) == (
+        "claude-haiku-5-5",
+        "Be brief. # really",
+        77,
+    )
+
+
+def test_without_a_dot_env_file_only_the_environment_counts(in_tmp_dir, api):
+    os.environ.update(ANTHROPIC_API_KEY=TEST_KEY, ANTHROPIC_BASE_URL=api.url)
+    code, out, _ = ask("hi")
+    assert (code, out) == (0, "You said: hi\n")
+    request = api.requests[0]
+    assert (request["model"], request["max_tokens"], "system" in request) == (DEFAULT_MODEL, 4096, False)
+
+
+def test_the_environment_wins_over_the_dot_env_file(in_tmp_dir, api):
+    (in_tmp_dir / ".env").write_text(
+        f"ANTHROPIC_API_KEY={TEST_KEY}\nANTHROPIC_BASE_URL={api.url}\n"
+        "CHAT_MODEL=claude-haiku-5-5\nCHAT_MAX_TOKENS=77\n"
+    )
+    os.environ["CHAT_MAX_TOKENS"] = "55"
+    assert ask("hi")[0] == 0
+    request = api.requests[0]
+    assert (request["model"], request["max_tokens"]) == ("claude-haiku-5-5", 55)
+
+
+def test_a_bad_setting_in_the_dot_env_file_is_a_configuration_error(in_tmp_dir):
+    (in_tmp_dir / ".env").write_text("CHAT_MAX_TOKENS=lots\n")
+    code, out, err = ask("hi")
+    assert (code, out) == (2, "")
+    assert err == "Configuration error: CHAT_MAX_TOKENS must be a whole number above 0, not 'lots'.\n"
+
+
+def test_the_web_app_reads_the_service_and_server_settings_from_the_dot_env_file(in_tmp_dir, monkeypatch):
+    (in_tmp_dir / ".env").write_text(
+        'CHAT_MODEL=claude-haiku-5-5\nAPP_USERNAME=ada\nAPP_PASSWORD="s3cret pass"\nAPP_QUEUE_SIZE=12\n'
+    )
+    built = []
+    monkeypatch.setattr(app, "build_demo", lambda settings, server: built.append((settings, server)))
+    monkeypatch.setattr(app, "serve", lambda demo, server, **where: None)
+    app.main([])
+    ((settings, server),) = built
+    assert settings.defaults.model == "claude-haiku-5-5"
+    assert (server.auth, server.queue_size) == (("ada", "s3cret pass"), 12)
+
+
+# --- no import cycle between config and errors ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "modules", [("chat.config", "chat.errors"), ("chat.errors", "chat.config")], ids=["config", "errors"]
+)
+def test_config_and_errors_import_in_either_order_in_a_fresh_interpreter(modules):
+    code = "; ".join(f"import {name}" for name in modules) + "; print('imported')"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "imported\n", "")
+
+
+def test_errors_imports_nothing_from_config():
+    imported: set[str] = set()
+    for node in ast.walk(ast.parse((ROOT / "chat" / "errors.py").read_text())):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            module = ".".join(filter(None, ["chat" if node.level else "", node.module or ""]))
+            imported |= {module, *(f"{module}.{alias.name}" for alias in node.names)}
+    assert imported, "chat/errors.py imports nothing at all: is this the right file?"
+    assert not [name for name in imported if name == "chat.config" or name.startswith("chat.config.")]

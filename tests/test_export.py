@@ -1,114 +1,253 @@
-"""Exporting a conversation as the Messages API payload and Markdown, and loading it back."""
+"""Exporting a conversation (the exact JSON export and a Markdown transcript) and loading it back."""
 
 from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from chat import ChatError, ChatSession, Settings
-from chat.export import (
-    conversation_json,
-    conversation_markdown,
-    conversation_payload,
-    load_conversation,
-    shown_messages,
+from chat import ChatError, ErrorKind, Status, TurnOptions
+from chat.export import export_data, export_json, export_markdown, load_export, loaded_options
+from chat.files import FileStore
+from chat.wire import ScriptedMessage, Stream, TextBlock
+from tests.conftest import Chat, make_settings, write_image, write_pdf
+from tests.upstream import TEST_KEY, error_mid_stream, fixture, text_reply, thinking_script
+from ui.gradio_fixes import exchanges_on_screen
+from ui.page import ChatPage
+from ui.server import ServerSettings
+
+WEATHER_PAGE = (
+    "[Weather in New York City in May 2025 (New York) - detailed Weather Forecast for a month]"
+    "(https://world-weather.info/forecast/usa/new_york/may-2025/)"
 )
-from chat.history import reconcile, shown_pairs
-from tests.conftest import Scripted, ScriptedClient, write_image, write_pdf
-
+ACCUWEATHER = (
+    "[New York, NY Weather Forecast | AccuWeather]"
+    "(https://www.accuweather.com/en/us/new-york/10021/weather-forecast/349727)"
+)
 PNG_PIXEL = base64.b64encode(b"\x89PNG\r\n\x1a\n").decode()
+PIRATE = TurnOptions(model="claude-opus-5-5", max_tokens=1000, system_prompt="Be a pirate.", thinking=True)
+PIRATE_REQUEST = {
+    "model": "claude-opus-5-5",
+    "max_tokens": 1000,
+    "cache_control": {"type": "ephemeral"},
+    "system": "Be a pirate.",
+    "thinking": {"type": "adaptive", "display": "summarized"},
+}
 
 
-async def talked(session: ChatSession, message: str, files: list[str] = ()) -> None:
-    async with session.stream_reply(message, files) as reply:
-        await reply.collect()
+def without(body: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {key: value for key, value in body.items() if key not in keys}
 
 
 @pytest.fixture
-def session_with_files(tmp_path):
-    client = ScriptedClient(Scripted(["Thought."], thinking="Hmm."), Scripted(["A red square."]))
-    settings = Settings(api_key="sk-test-not-real", max_tokens=321, system_prompt="Be brief.")
-    return ChatSession(client, settings), [
-        str(write_image(tmp_path / "red.png")),
-        str(write_pdf(tmp_path / "a.pdf")),
-    ]
+def chat_with_files(tmp_path) -> tuple[Chat, list[str]]:
+    settings = make_settings(api_key=TEST_KEY, max_tokens=321, system_prompt="Be brief.")
+    chat = Chat(text_reply("Thought.", thinking="Hmm."), text_reply("A red square."), settings=settings)
+    return chat, [str(write_image(tmp_path / "red.png")), str(write_pdf(tmp_path / "a.pdf"))]
 
 
-async def test_the_payload_is_the_last_request_with_its_answer_and_stream_on(session_with_files):
-    session, files = session_with_files
-    await talked(session, "hello")
-    await talked(session, "what are these?", files)
-    last_request = session.client.requests[-1]
-    payload = conversation_payload(session)
-    assert payload["messages"][:-1] == last_request["messages"]
-    assert payload["messages"][-1] == {
+@pytest.fixture
+def pirate_chat() -> Chat:
+    """One turn answered with thinking under non-default options (the panel's current ones)."""
+    return Chat(then=thinking_script(model="claude-opus-5-5"))
+
+
+async def test_the_export_request_is_the_history_with_its_files_and_stream_on(chat_with_files):
+    chat, files = chat_with_files
+    await chat.send("hello")
+    await chat.send("what are these?", files)
+    request = export_data(chat.service, chat.conversation, chat.settings.defaults)["request"]
+    assert request["messages"][:-1] == chat.requests[-1]["messages"]
+    assert request["messages"][-1] == {
         "role": "assistant",
         "content": [{"type": "text", "text": "A red square."}],
     }
-    assert {k: v for k, v in payload.items() if k != "messages"} == {
-        **{k: v for k, v in last_request.items() if k != "messages"},
-        "stream": True,
+    assert without(request, "messages") == {**without(chat.requests[-1], "messages"), "stream": True}
+    assert request["system"] == "Be brief." and request["max_tokens"] == 321
+
+
+async def test_the_export_carries_each_attached_file_once_by_hash(chat_with_files):
+    chat, files = chat_with_files
+    await chat.send("what are these?", files)
+    await chat.send("and again?", files)
+    exported = export_data(chat.service, chat.conversation, chat.settings.defaults)
+    refs = [ref for exchange in exported["exchanges"] for ref in exchange["prompt"]["files"]]
+    assert len(refs) == 4 and set(exported["attachments"]) == {ref["sha256"] for ref in refs}
+    image = exported["attachments"][refs[0]["sha256"]]
+    assert (image["name"], image["media_type"]) == ("red.png", "image/png")
+    assert base64.b64decode(image["data"]) == Path(files[0]).read_bytes()
+
+
+async def test_a_turn_sent_with_other_options_exports_them_in_its_exchange_request(pirate_chat):
+    await pirate_chat.send("Ahoy?", options=PIRATE)
+    [exchange] = export_data(pirate_chat.service, pirate_chat.conversation, PIRATE)["exchanges"]
+    assert exchange["request"] == PIRATE_REQUEST
+    assert without(pirate_chat.requests[0], "messages", "stream") == PIRATE_REQUEST
+
+
+async def test_the_export_request_is_the_exact_body_the_next_turn_sends(pirate_chat):
+    await pirate_chat.send("Ahoy?", options=PIRATE)
+    request = export_data(pirate_chat.service, pirate_chat.conversation, PIRATE)["request"]
+    assert request == {**pirate_chat.service.request(pirate_chat.conversation, PIRATE), "stream": True}
+    await pirate_chat.send("Where be the gold?", options=PIRATE)
+    sent = pirate_chat.requests[-1]
+    assert sent == {
+        **request,
+        "messages": [*request["messages"], {"role": "user", "content": "Where be the gold?"}],
     }
-    assert payload["system"] == "Be brief." and payload["max_tokens"] == 321
 
 
-async def test_the_payload_keeps_thinking_blocks_and_signatures(session_with_files):
-    session, _ = session_with_files
-    await talked(session, "hello")
-    assert conversation_payload(session)["messages"][1]["content"][0] == {
-        "type": "thinking",
-        "thinking": "Hmm.",
-        "signature": "sig",
+async def test_the_export_request_follows_the_current_options_not_the_last_turns(pirate_chat):
+    await pirate_chat.send("Ahoy?", options=PIRATE)
+    exported = export_data(pirate_chat.service, pirate_chat.conversation, pirate_chat.settings.defaults)
+    request = exported["request"]
+    assert request["model"] == "claude-sonnet-5-5" and "system" not in request
+    answer = request["messages"][1]["content"]
+    assert [block["type"] for block in answer] == ["text"]  # thinking is only valid under its own prompt
+    assert exported["exchanges"][0]["request"] == PIRATE_REQUEST
+
+
+async def test_thinking_blocks_and_signatures_are_exported_as_returned(chat_with_files):
+    chat, _ = chat_with_files
+    await chat.send("hello")
+    exported = export_data(chat.service, chat.conversation, chat.settings.defaults)
+    thinking = {"type": "thinking", "thinking": "Hmm.", "signature": "sig"}
+    assert exported["exchanges"][0]["response"]["content"] == [thinking, {"type": "text", "text": "Thought."}]
+    assert exported["request"]["messages"][1]["content"][0] == thinking
+
+
+async def test_a_loaded_export_continues_with_exactly_the_exported_history(pirate_chat):
+    await pirate_chat.send("Ahoy?", options=PIRATE)
+    await pirate_chat.send("Where be the gold?", options=PIRATE)
+    exported = json.loads(export_json(pirate_chat.service, pirate_chat.conversation, PIRATE))
+    later = Chat()
+    later.conversation.replace(load_export(json.dumps(exported), later.service.files, "export.json"))
+    options = loaded_options(later.conversation.exchanges, later.settings.defaults, later.service.models)
+    await later.send("And the map?", options=options)
+    assert later.requests[0] == {
+        **exported["request"],
+        "messages": [*exported["request"]["messages"], {"role": "user", "content": "And the map?"}],
     }
 
 
-async def test_markdown_shows_each_turn_with_its_files(session_with_files):
-    session, files = session_with_files
-    await talked(session, "hello")
-    await talked(session, "what are these?", files)
-    markdown = conversation_markdown(session)
-    assert "## You\n\nhello\n\n## Claude\n\nThought." in markdown
+async def test_loaded_options_restore_the_model_system_prompt_max_tokens_and_thinking(pirate_chat, tmp_path):
+    await pirate_chat.send("Ahoy?", options=PIRATE)
+    exchanges = load_export(
+        export_json(pirate_chat.service, pirate_chat.conversation, PIRATE), FileStore(tmp_path)
+    )
+    defaults = make_settings(model="claude-haiku-5-5", max_tokens=64).defaults
+    assert loaded_options(exchanges, defaults, ["claude-opus-5-5", "claude-haiku-5-5"]) == PIRATE
+
+
+async def test_a_loaded_model_not_offered_falls_back_to_the_default(pirate_chat, tmp_path):
+    await pirate_chat.send("Ahoy?", options=PIRATE)
+    exchanges = load_export(
+        export_json(pirate_chat.service, pirate_chat.conversation, PIRATE), FileStore(tmp_path)
+    )
+    defaults = make_settings(model="claude-haiku-5-5").defaults
+    options = loaded_options(exchanges, defaults, ["claude-haiku-5-5"])
+    assert options.model == "claude-haiku-5-5"
+    assert (options.system_prompt, options.max_tokens, options.thinking) == ("Be a pirate.", 1000, True)
+
+
+async def test_markdown_shows_each_turn_with_its_files(chat_with_files):
+    chat, files = chat_with_files
+    await chat.send("hello")
+    await chat.send("what are these?", files)
+    markdown = export_markdown(chat.conversation)
+    assert "## You\n\nhello\n\n## Claude (claude-sonnet-5-5)\n\n*Thinking:*\n\n> Hmm.\n\nThought." in markdown
     assert "*Attached: red.png, a.pdf*\n\nwhat are these?" in markdown
     assert "> Be brief." in markdown
 
 
-async def test_loading_an_export_restores_every_message_exactly(session_with_files):
-    session, files = session_with_files
-    await talked(session, "hello")
-    await talked(session, "what are these?", files)
-    restored = ChatSession(ScriptedClient(), session.settings, load_conversation(conversation_json(session)))
-    assert restored.messages == session.messages
+async def test_markdown_marks_a_stopped_answer_as_partial():
+    words = ScriptedMessage([TextBlock([f"w{i} " for i in range(50)])])
+    chat = Chat(Stream.of(words))
+    async with chat.stream("count") as reply:
+        async for _ in reply:
+            if reply.text.count("w") == 3:
+                break
+    assert "w0 w1 w2 \n\n*Stopped: the answer above is partial.*" in export_markdown(chat.conversation)
 
 
-async def test_a_loaded_conversation_shown_on_screen_is_kept_not_rebuilt(session_with_files, tmp_path):
-    session, files = session_with_files
-    await talked(session, "what are these?", files)
-    turns = load_conversation(conversation_json(session))
-    shown = shown_messages(turns, tmp_path / "shown")
-    kept = reconcile(turns, shown_pairs(shown))
-    assert all(a is b for a, b in zip(kept, turns, strict=True))
-    assert [p.name for p in (tmp_path / "shown" / "turn-1").iterdir()] and shown[0]["content"][
-        -1
-    ] == "what are these?"
+async def test_markdown_marks_a_failed_answer_with_what_went_wrong():
+    chat = Chat(error_mid_stream("The first half"))
+    with pytest.raises(ChatError):
+        await chat.send("question")
+    assert (
+        "The first half\n\n*Failed: Claude became overloaded mid-answer, so the answer stops here.*"
+        in export_markdown(chat.conversation)
+    )
 
 
-def test_a_document_keeps_its_title_as_its_name_on_screen(tmp_path):
+async def test_markdown_shows_the_search_query_and_the_pages_found():
+    chat = Chat(fixture("web_search.sse"))
+    await chat.send("weather in NYC?")
+    markdown = export_markdown(chat.conversation)
+    assert "*Searched the web: weather NYC today*" in markdown
+    assert (
+        f"*Results:*\n\n- {WEATHER_PAGE}\n- {ACCUWEATHER}\n"
+        "- [National Weather Service - New York, NY]"
+        "(https://forecast.weather.gov/MapClick.php?lat=40.7142&lon=-74.0059)"
+    ) in markdown
+
+
+async def test_markdown_lists_the_cited_sources_after_the_answer():
+    chat = Chat(fixture("web_search.sse"))
+    await chat.send("weather in NYC?")
+    markdown = export_markdown(chat.conversation)
+    assert "55°F [[1]](https://world-weather.info/forecast/usa/new_york/may-2025/), and" in markdown
+    assert f"Sources:\n\n1. {WEATHER_PAGE}\n2. {ACCUWEATHER}" in markdown
+
+
+async def test_loading_an_export_restores_every_message_exactly(chat_with_files):
+    chat, files = chat_with_files
+    await chat.send("hello")
+    await chat.send("what are these?", files)
+    exported = export_json(chat.service, chat.conversation, chat.settings.defaults)
+    restored = Chat(settings=chat.settings)
+    restored.conversation.replace(load_export(exported, restored.service.files))
+    assert restored.messages == chat.messages
+
+
+async def test_a_loaded_conversation_shown_on_screen_is_kept_not_rebuilt(chat_with_files, tmp_path):
+    chat, files = chat_with_files
+    await chat.send("what are these?", files)
+    path = tmp_path / "conversation.json"
+    path.write_text(export_json(chat.service, chat.conversation, chat.settings.defaults))
+    later = Chat(settings=chat.settings)
+    screen, *_ = ChatPage(later.service, ServerSettings()).load(str(path), later.conversation)
+    loaded = list(later.conversation.exchanges)
+    later.conversation.keep(exchanges_on_screen(screen))
+    assert len(loaded) == 1 and all(a is b for a, b in zip(later.conversation.exchanges, loaded, strict=True))
+    *shown_files, text = screen[0]["content"]
+    assert text == "what are these?"
+    assert [(Path(f["path"]).parent.name, Path(f["path"]).name) for f in shown_files] == [
+        ("turn-1", "red.png"),
+        ("turn-1", "a.pdf"),
+    ]
+
+
+def test_a_document_keeps_its_title_as_its_name(tmp_path):
     pdf = base64.b64encode(write_pdf(tmp_path / "x.pdf").read_bytes()).decode()
     document = {
         "type": "document",
         "source": {"type": "base64", "media_type": "application/pdf", "data": pdf},
     }
-    [turn] = load_conversation(
-        json.dumps({"messages": [{"role": "user", "content": [{**document, "title": "q3.pdf"}]}]})
+    body = {"messages": [{"role": "user", "content": [{**document, "title": "q3.pdf"}]}]}
+    [exchange] = load_export(json.dumps(body), FileStore(tmp_path / "files"))
+    assert [ref.name for ref in exchange.prompt.files] == ["q3.pdf"]
+
+
+def test_a_trailing_user_message_loads_as_an_unanswered_exchange(tmp_path):
+    [exchange] = load_export(
+        json.dumps({"messages": [{"role": "user", "content": "hi"}]}), FileStore(tmp_path)
     )
-    assert turn.shown_files == ("q3.pdf",)
-
-
-def test_a_trailing_user_message_loads_as_an_unanswered_turn():
-    turns = load_conversation(json.dumps({"messages": [{"role": "user", "content": "hi"}]}))
-    assert turns[0].assistant is None and turns[0].shown_user == "hi"
+    assert exchange.prompt.text == "hi" and exchange.response is None
+    assert exchange.status is Status.STOPPED
 
 
 @pytest.mark.parametrize(
@@ -131,8 +270,20 @@ def test_a_trailing_user_message_loads_as_an_unanswered_turn():
             f'{{"type": "base64", "media_type": "image/jpeg", "data": "{PNG_PIXEL}"}}}}]}}]}}',
             "claims to be image/jpeg but its content is image/png",
         ),
+        ('{"format": "claude-chat-export", "version": 1, "exchanges": []}', "it has no exchanges"),
     ],
 )
-def test_a_bad_file_is_refused_with_what_is_wrong(data, message):
-    with pytest.raises(ChatError, match=message):
-        load_conversation(data, "export.json")
+def test_a_bad_file_is_refused_with_what_is_wrong(tmp_path, data, message):
+    with pytest.raises(ChatError, match=message) as raised:
+        load_export(data, FileStore(tmp_path), "export.json")
+    assert raised.value.kind is ErrorKind.BAD_EXPORT
+
+
+async def test_an_export_missing_an_attached_file_is_refused(chat_with_files, tmp_path):
+    chat, files = chat_with_files
+    await chat.send("what are these?", files)
+    exported = export_data(chat.service, chat.conversation, chat.settings.defaults)
+    exported["attachments"] = {}
+    with pytest.raises(ChatError, match=r"red\.png in exchange 1 is missing from its attachments") as raised:
+        load_export(json.dumps(exported), FileStore(tmp_path))
+    assert raised.value.kind is ErrorKind.BAD_EXPORT

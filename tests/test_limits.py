@@ -1,15 +1,16 @@
-"""Spend guards: the per-session message rate, the per-process daily token budget, the input size."""
+"""Spend guards: the per-conversation message rate, the per-process daily token budget, the input size."""
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 
 import pytest
 
-from chat import ChatError, ChatSession, Settings
-from chat.limits import RateLimit, TokenBudget, estimate_tokens
-from tests.conftest import Scripted, ScriptedClient
+from chat import ChatError, ErrorKind, Settings, Status
+from chat.limits import RateLimit, TokenBudget
+from chat.usage import estimate_tokens
+from tests.conftest import Chat, make_settings
+from tests.upstream import TEST_KEY, Failure, text_reply
 
 
 class FakeClock:
@@ -30,11 +31,6 @@ class FakeCalendar:
 
     def __call__(self) -> dt.date:
         return self.today
-
-
-async def drain(session: ChatSession, message: str) -> str:
-    async with session.stream_reply(message) as reply:
-        return await reply.collect()
 
 
 # Rate limit
@@ -112,57 +108,71 @@ def test_estimates_count_about_four_characters_a_token():
     assert (estimate_tokens(""), estimate_tokens("abcd"), estimate_tokens("abcde")) == (0, 1, 2)
 
 
-# Through the session
+# Through the service
+
+
+def guarded(**guards: int) -> Settings:
+    """Settings with these guards (max_input_chars=..., rate_limit_per_minute=...)."""
+    return make_settings(api_key=TEST_KEY, max_tokens=256, **guards)
 
 
 async def test_a_message_over_the_size_limit_is_refused_and_nothing_is_sent():
-    client = ScriptedClient()
-    session = ChatSession(client, Settings(max_input_chars=10))
+    chat = Chat(settings=guarded(max_input_chars=10))
     with pytest.raises(ChatError, match="11 characters long; the limit is 10"):
-        session.stream_reply("x" * 11)
-    assert client.requests == [] and session.turns == []
+        chat.stream("x" * 11)
+    assert chat.requests == [] and chat.messages == []
+    [refused] = chat.conversation.exchanges  # recorded in its place, as failed
+    assert (refused.status, refused.error.kind) == (Status.FAILED, ErrorKind.REFUSED)
 
 
 async def test_a_message_at_the_size_limit_is_sent():
-    client = ScriptedClient(Scripted(["ok"]))
-    assert await drain(ChatSession(client, Settings(max_input_chars=10)), "x" * 10) == "ok"
+    chat = Chat(text_reply("ok"), settings=guarded(max_input_chars=10))
+    assert (await chat.send("x" * 10)).text == "ok"
 
 
 async def test_a_message_that_is_not_text_is_refused():
     with pytest.raises(ChatError, match="must be text"):
-        ChatSession(ScriptedClient(), Settings()).stream_reply(42)  # type: ignore[arg-type]
+        Chat().stream(42)
 
 
-async def test_the_session_refuses_messages_over_its_rate_and_sends_nothing():
-    client = ScriptedClient(Scripted(["one"]), Scripted(["two"]))
-    session = ChatSession(client, Settings(), rate_limit=RateLimit(2, FakeClock()))
-    await drain(session, "a")
-    await drain(session, "b")
-    with pytest.raises(ChatError, match="at most 2 messages a minute"):
-        session.stream_reply("c")
-    assert len(client.requests) == 2 and len(session.turns) == 2
-
-
-async def test_each_copy_of_a_session_has_its_own_rate_limit():
-    template = ChatSession(
-        ScriptedClient(Scripted(["one"]), Scripted(["two"])), Settings(rate_limit_per_minute=1)
+async def test_the_conversation_refuses_messages_over_its_rate_and_sends_nothing():
+    chat = Chat(
+        text_reply("one"), text_reply("two"), settings=guarded(rate_limit_per_minute=2), clock=FakeClock()
     )
-    first, second = copy.deepcopy(template), copy.deepcopy(template)
-    await drain(first, "a")
-    assert await drain(second, "b") == "two"
+    await chat.send("a")
+    await chat.send("b")
+    with pytest.raises(ChatError, match="at most 2 messages a minute"):
+        chat.stream("c")
+    assert len(chat.requests) == 2
+    assert [e.status for e in chat.conversation.exchanges] == [
+        Status.COMPLETE,
+        Status.COMPLETE,
+        Status.FAILED,
+    ]
+    assert chat.conversation.exchanges[2].error.kind is ErrorKind.RATE_LIMITED
+    assert [m["content"] for m in chat.messages if m["role"] == "user"] == ["a", "b"]
+
+
+async def test_each_conversation_has_its_own_rate_limit():
+    chat = Chat(text_reply("one"), text_reply("two"), settings=guarded(rate_limit_per_minute=1))
+    first, second = chat.conversation, chat.service.conversation()
+    async with chat.service.stream_reply(first, "a") as reply:
+        await reply.collect()
+    async with chat.service.stream_reply(second, "b") as reply:
+        assert await reply.collect() == "two"
 
 
 async def test_a_complete_reply_charges_the_budget_its_usage():
     budget = TokenBudget(1000, FakeCalendar())
-    session = ChatSession(ScriptedClient(Scripted(["a", "b", "c"])), Settings(), budget=budget)
-    await drain(session, "hi")
-    assert budget.spent == 1 + 3  # the scripted usage: 1 input token, one output token a chunk
+    chat = Chat(text_reply("a", "b", "c"), budget=budget)
+    await chat.send("hi")
+    assert budget.spent == 1 + 3  # the scripted usage: 1 input token, one output token a word
 
 
 async def test_a_stopped_reply_charges_an_estimate():
     budget = TokenBudget(1000, FakeCalendar())
-    session = ChatSession(ScriptedClient(Scripted(["x" * 40, "never"])), Settings(), budget=budget)
-    async with session.stream_reply("hi") as reply:
+    chat = Chat(text_reply("x" * 40, "never"), budget=budget)
+    async with chat.stream("hi") as reply:
         async for _ in reply:
             break
     assert budget.spent >= estimate_tokens("x" * 40)
@@ -170,18 +180,18 @@ async def test_a_stopped_reply_charges_an_estimate():
 
 async def test_a_reply_that_never_started_charges_nothing():
     budget = TokenBudget(1000, FakeCalendar())
-    session = ChatSession(
-        ScriptedClient(Scripted([], fail_with=RuntimeError("down"))), Settings(), budget=budget
-    )
+    chat = Chat(Failure(529, "overloaded_error", "Overloaded"), budget=budget)
     with pytest.raises(ChatError):
-        await drain(session, "hi")
+        await chat.send("hi")
     assert budget.spent == 0
 
 
-async def test_every_copy_of_a_session_shares_the_budget():
-    template = ChatSession(ScriptedClient(Scripted(["spent"])), Settings(daily_token_budget=1))
-    first, second = copy.deepcopy(template), copy.deepcopy(template)
-    await drain(first, "a")
+async def test_every_conversation_of_a_service_shares_the_budget():
+    chat = Chat(text_reply("spent"), settings=guarded(daily_token_budget=1))
+    first, second = chat.conversation, chat.service.conversation()
+    async with chat.service.stream_reply(first, "a") as reply:
+        await reply.collect()
     with pytest.raises(ChatError, match="token budget"):
-        second.stream_reply("b")
-    assert first.budget is second.budget is template.budget
+        chat.service.stream_reply(second, "b")
+    assert len(chat.requests) == 1
+    assert second.exchanges[0].error.kind is ErrorKind.BUDGET_SPENT

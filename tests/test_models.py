@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import anthropic
 
-from chat import Settings, make_client
+from chat import ClientSettings, make_client
 from chat.models import BUILT_IN_MODELS, ModelChoice, list_models, with_model
 from chat.wire import model_info
-from tests.loopback_api import Failure, LoopbackMessagesAPI
+from tests.loopback_api import LoopbackMessagesAPI
+from tests.upstream import TEST_KEY, Failure
 
 
 def loopback_client(api: LoopbackMessagesAPI) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(api_key="sk-test-not-real", base_url=api.url, max_retries=0)
+    return anthropic.AsyncAnthropic(api_key=TEST_KEY, base_url=api.url, max_retries=0)
 
 
 async def test_models_come_from_the_api_with_what_each_accepts():
@@ -47,7 +48,7 @@ async def test_the_built_in_models_are_the_current_claude_models():
 
 
 async def test_the_offline_model_lists_the_built_in_models():
-    assert await list_models(make_client(Settings(force_offline=True))) == list(BUILT_IN_MODELS)
+    assert await list_models(make_client(ClientSettings(force_offline=True))) == list(BUILT_IN_MODELS)
 
 
 def test_a_configured_model_missing_from_the_list_is_added_first():

@@ -2,28 +2,35 @@
 
 from __future__ import annotations
 
-from chat import ChatSession, ReplyStatus, Settings, make_client
+from chat import ChatService, Status, make_client
 from chat.offline import offline_answer
+from tests.conftest import make_settings
+
+
+def offline_service(**settings: object) -> ChatService:
+    built = make_settings(offline_delay=0, **settings)
+    return ChatService(make_client(built.client), built)
+
+
+async def reply_to(service: ChatService, text: str):
+    async with service.stream_reply(service.conversation(), text) as reply:
+        deltas = [delta async for delta in reply]
+    return reply, deltas
 
 
 async def test_offline_model_streams_through_the_sdk_in_several_deltas():
-    settings = Settings(offline_delay=0)
-    session = ChatSession(make_client(settings), settings)
-    async with session.stream_reply("hello") as reply:
-        deltas = [delta async for delta in reply]
+    reply, deltas = await reply_to(offline_service(), "hello")
     assert len(deltas) > 5
-    assert reply.status is ReplyStatus.COMPLETE
+    assert reply.status is Status.COMPLETE
     assert (
         reply.message.content[0].text == reply.text == offline_answer([{"role": "user", "content": "hello"}])
     )
+    assert reply.exchange.text == reply.text
 
 
 async def test_offline_model_says_it_is_offline_and_how_to_set_the_key():
-    settings = Settings(offline_delay=0)
-    reply = ChatSession(make_client(settings), settings).stream_reply("hi")
-    async with reply:
-        text = await reply.collect()
-    assert "offline demo model" in text and "ANTHROPIC_API_KEY" in text
+    reply, _ = await reply_to(offline_service(), "hi")
+    assert "offline demo model" in reply.text and "ANTHROPIC_API_KEY" in reply.text
 
 
 def test_offline_answer_is_deterministic_and_counts_earlier_turns():
@@ -37,6 +44,7 @@ def test_offline_answer_is_deterministic_and_counts_earlier_turns():
 
 
 async def test_offline_model_is_used_even_with_a_key_when_forced():
-    settings = Settings(api_key="sk-real-looking", force_offline=True, offline_delay=0)
-    async with ChatSession(make_client(settings), settings).stream_reply("hi") as reply:
-        assert "offline demo model" in await reply.collect()
+    service = offline_service(api_key="sk-real-looking", force_offline=True)
+    assert service.settings.offline
+    reply, _ = await reply_to(service, "hi")
+    assert "offline demo model" in reply.text

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from chat import ChatError, ChatSession, Settings
+from chat import ChatError, Prompt
 from chat.models import BUILT_IN_MODELS, ModelChoice
 from chat.options import TurnOptions
-from tests.conftest import Scripted, ScriptedClient
+from tests.conftest import Chat, make_settings
+from tests.upstream import TEST_KEY, text_reply
 
 OPTIONS = TurnOptions(model="claude-sonnet-5-5", max_tokens=100)
 
 
-async def ask(session: ChatSession, message: str, options: TurnOptions = OPTIONS) -> None:
-    async with session.stream_reply(message, options=options) as reply:
-        await reply.collect()
-
-
 def request(options: TurnOptions, models: list[ModelChoice] | None = None) -> dict:
-    session = ChatSession(ScriptedClient(), Settings(), models=models or BUILT_IN_MODELS)
-    return session.request_for([{"role": "user", "content": "hi"}], options)
+    chat = Chat(models=models or BUILT_IN_MODELS)
+    return chat.service.request(chat.conversation, options, Prompt("hi"))
 
 
 def test_requests_use_automatic_prompt_caching_by_default():
@@ -60,13 +56,24 @@ def test_no_temperature_is_ever_sent():
     assert not {"temperature", "top_p", "top_k"} & sent.keys()
 
 
-def test_options_default_to_the_settings():
-    settings = Settings(
-        model="claude-haiku-5-5", max_tokens=77, system_prompt="Hi", thinking=True, effort="high"
+async def test_options_default_to_the_settings():
+    settings = make_settings(
+        api_key=TEST_KEY,
+        model="claude-haiku-5-5",
+        max_tokens=77,
+        system_prompt="Hi",
+        thinking=True,
+        effort="high",
     )
-    options = TurnOptions.from_settings(settings)
-    assert (options.model, options.max_tokens, options.system_prompt) == ("claude-haiku-5-5", 77, "Hi")
-    assert (options.thinking, options.effort, options.prompt_caching) == (True, "high", True)
+    chat = Chat(text_reply("ok"), settings=settings)
+    await chat.send("hello")  # no options given: the settings' defaults
+    sent = chat.requests[0]
+    assert (sent["model"], sent["max_tokens"], sent["system"]) == ("claude-haiku-5-5", 77, "Hi")
+    assert (sent["thinking"]["type"], sent["output_config"], sent["cache_control"]) == (
+        "adaptive",
+        {"effort": "high"},
+        {"type": "ephemeral"},
+    )
 
 
 @pytest.mark.parametrize("max_tokens", [0, -1, 2.5, None, True])
@@ -81,22 +88,20 @@ def test_an_unknown_effort_is_refused_with_a_clear_message():
 
 
 async def test_each_turn_uses_its_own_options():
-    client = ScriptedClient(Scripted(["a"]), Scripted(["b"]))
-    session = ChatSession(client, Settings())
-    await ask(session, "one", TurnOptions(model="claude-opus-5-5", max_tokens=10, system_prompt="S1"))
-    await ask(session, "two", TurnOptions(model="claude-haiku-5-5", max_tokens=20, thinking=True))
-    first, second = client.requests
+    chat = Chat(text_reply("a"), text_reply("b"))
+    await chat.send("one", options=TurnOptions(model="claude-opus-5-5", max_tokens=10, system_prompt="S1"))
+    await chat.send("two", options=TurnOptions(model="claude-haiku-5-5", max_tokens=20, thinking=True))
+    first, second = chat.requests
     assert (first["model"], first["max_tokens"], first["system"]) == ("claude-opus-5-5", 10, "S1")
     assert (second["model"], second["max_tokens"], "system" in second) == ("claude-haiku-5-5", 20, False)
     assert "thinking" not in first and second["thinking"]["type"] == "adaptive"
 
 
 async def test_thinking_blocks_go_back_while_the_system_prompt_is_unchanged():
-    client = ScriptedClient(Scripted(["42"], thinking="Hmm."), Scripted(["ok"]))
-    session = ChatSession(client, Settings())
-    await ask(session, "q1", TurnOptions(model="m", max_tokens=5, system_prompt="Be brief."))
-    await ask(session, "q2", TurnOptions(model="m", max_tokens=5, system_prompt="Be brief."))
-    assert client.requests[1]["messages"][1]["content"][0] == {
+    chat = Chat(text_reply("42", thinking="Hmm."), text_reply("ok"))
+    await chat.send("q1", options=TurnOptions(model="m", max_tokens=5, system_prompt="Be brief."))
+    await chat.send("q2", options=TurnOptions(model="m", max_tokens=5, system_prompt="Be brief."))
+    assert chat.requests[1]["messages"][1]["content"][0] == {
         "type": "thinking",
         "thinking": "Hmm.",
         "signature": "sig",
@@ -105,9 +110,8 @@ async def test_thinking_blocks_go_back_while_the_system_prompt_is_unchanged():
 
 async def test_thinking_blocks_from_under_another_system_prompt_are_left_out():
     # A thinking block is only valid after the exact prefix (system prompt included) it came from.
-    client = ScriptedClient(Scripted(["42"], thinking="Hmm."), Scripted(["ok"]))
-    session = ChatSession(client, Settings())
-    await ask(session, "q1", TurnOptions(model="m", max_tokens=5, system_prompt="Be brief."))
-    await ask(session, "q2", TurnOptions(model="m", max_tokens=5, system_prompt="Be thorough."))
-    assert client.requests[1]["messages"][1]["content"] == [{"type": "text", "text": "42"}]
-    assert session.turns[0].assistant["content"][0]["type"] == "thinking"  # kept for the old prompt
+    chat = Chat(text_reply("42", thinking="Hmm."), text_reply("ok"))
+    await chat.send("q1", options=TurnOptions(model="m", max_tokens=5, system_prompt="Be brief."))
+    await chat.send("q2", options=TurnOptions(model="m", max_tokens=5, system_prompt="Be thorough."))
+    assert chat.requests[1]["messages"][1]["content"] == [{"type": "text", "text": "42"}]
+    assert chat.conversation.exchanges[0].content[0]["type"] == "thinking"  # kept for the old prompt

@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from chat import ChatSession, coalesce
-from tests.conftest import Scripted, ScriptedClient
+from chat import coalesce
+from tests.conftest import Chat
+from tests.upstream import text_reply
 
 STEP = 5.0  # generous bound for a step that should take milliseconds: a loaded box is slow, not hung
 
@@ -145,12 +146,11 @@ async def test_cancelling_the_consumer_closes_the_source_at_once():
     assert consumer.cancelled() and source.closed
 
 
-async def test_stopping_a_paced_reply_closes_its_upstream_stream_and_keeps_the_text(settings):
-    client = ScriptedClient(Scripted(["The first ", "half", " never sent"]))
-    session = ChatSession(client, settings)
-    async with session.stream_reply("tell me") as reply:
+async def test_stopping_a_paced_reply_closes_its_upstream_stream_and_keeps_the_text():
+    chat = Chat(text_reply("The first ", "half", " never sent", delay=0.2))  # still streaming at Stop
+    async with chat.stream("tell me") as reply:
         async for _ in coalesce(reply, interval=3600):
             break
-    assert client.streams[0].closed
-    assert session.messages[-1]["content"] == [{"type": "text", "text": reply.text}]
+    assert chat.upstream.calls[0].client_left_at is not None
+    assert chat.messages[-1]["content"] == [{"type": "text", "text": reply.text}]
     assert reply.text.startswith("The first ")

@@ -18,8 +18,9 @@ import httpx2
 import pytest
 
 import app
-from chat import ChatError, ChatSession, Settings, make_client
-from tests.conftest import FIXTURES
+from chat import ChatError, ChatService, ClientSettings, Settings, make_client
+from tests.conftest import make_settings
+from tests.upstream import FIXTURES, TEST_KEY
 
 ROOT = Path(__file__).parent.parent
 TEXT_SSE = (FIXTURES / "text.sse").read_bytes()
@@ -44,7 +45,9 @@ class Recorder:
 
 
 async def answer(client, settings: Settings) -> str:
-    async with ChatSession(client, settings).stream_reply("hi") as reply:
+    """Ask "hi" through a ChatService over this client; return the whole answer."""
+    service = ChatService(client, settings)
+    async with service.stream_reply(service.conversation(), "hi") as reply:
         return await reply.collect()
 
 
@@ -111,20 +114,21 @@ def vertex_settings() -> Settings:
 
 
 def test_the_provider_defaults_to_the_anthropic_api():
-    assert Settings.from_env({"ANTHROPIC_API_KEY": "sk-x"}).provider == "anthropic"
+    assert Settings.from_env({"ANTHROPIC_API_KEY": "sk-x"}).client.provider == "anthropic"
 
 
 def test_each_provider_reads_its_own_model_variable():
     env = {"CHAT_MODEL": "a", "CHAT_VERTEX_MODEL": "v@1", "CHAT_BEDROCK_MODEL": "b-v1:0"}
     models = [
-        Settings.from_env({**env, "CHAT_PROVIDER": p}).model for p in ("anthropic", "vertex", "bedrock")
+        Settings.from_env({**env, "CHAT_PROVIDER": p}).defaults.model
+        for p in ("anthropic", "vertex", "bedrock")
     ]
     assert models == ["a", "v@1", "b-v1:0"]
 
 
 def test_each_provider_has_a_model_id_in_its_own_format_by_default():
-    vertex = Settings.from_env({"CHAT_PROVIDER": "vertex"}).model
-    bedrock = Settings.from_env({"CHAT_PROVIDER": "bedrock"}).model
+    vertex = Settings.from_env({"CHAT_PROVIDER": "vertex"}).defaults.model
+    bedrock = Settings.from_env({"CHAT_PROVIDER": "bedrock"}).defaults.model
     assert "@" in vertex and bedrock.endswith("-v1:0") and "anthropic.claude" in bedrock
 
 
@@ -138,7 +142,7 @@ def test_the_offline_provider_uses_the_offline_model_even_with_a_key():
 
 
 def test_vertex_and_bedrock_need_no_anthropic_key():
-    assert not Settings(provider="vertex").offline and not Settings(provider="bedrock").offline
+    assert not make_settings(provider="vertex").offline and not make_settings(provider="bedrock").offline
 
 
 # --- the request each provider sends -------------------------------------------------------------
@@ -146,8 +150,8 @@ def test_vertex_and_bedrock_need_no_anthropic_key():
 
 async def test_anthropic_sends_the_model_in_the_body_to_v1_messages():
     recorder = Recorder()
-    settings = Settings(api_key="sk-test-not-real")
-    assert await answer(make_client(settings, recorder.client), settings) == TEXT_ANSWER
+    settings = make_settings(api_key=TEST_KEY)
+    assert await answer(make_client(settings.client, recorder.client), settings) == TEXT_ANSWER
     request = recorder.requests[0]
     assert str(request.url) == "https://api.anthropic.com/v1/messages"
     assert recorder.body_sent["model"] == "claude-sonnet-5-5" and recorder.body_sent["stream"] is True
@@ -158,7 +162,7 @@ async def test_vertex_puts_project_region_and_model_in_the_url_and_signs_with_go
 ):
     recorder = Recorder()
     settings = vertex_settings()
-    client = make_client(settings, recorder.client)
+    client = make_client(settings.client, recorder.client)
     assert isinstance(client, anthropic.AsyncAnthropicVertex)
     assert await answer(client, settings) == TEXT_ANSWER
     request = recorder.requests[0]
@@ -174,8 +178,10 @@ async def test_vertex_puts_project_region_and_model_in_the_url_and_signs_with_go
 
 async def test_vertex_global_region_uses_the_global_endpoint(google_token_file):
     recorder = Recorder()
-    settings = Settings(provider="vertex", vertex_project_id="p", vertex_region="global", model="claude-x@1")
-    await answer(make_client(settings, recorder.client), settings)
+    settings = make_settings(
+        provider="vertex", vertex_project_id="p", vertex_region="global", model="claude-x@1"
+    )
+    await answer(make_client(settings.client, recorder.client), settings)
     assert str(recorder.requests[0].url).startswith(
         "https://aiplatform.googleapis.com/v1/projects/p/locations/global/"
     )
@@ -185,8 +191,10 @@ async def test_bedrock_signs_with_aws_credentials_and_puts_the_model_in_the_url(
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDTESTNOTREAL")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-a-real-secret")
     recorder = Recorder(aws_event_stream(TEXT_SSE), "application/vnd.amazon.eventstream")
-    settings = Settings(provider="bedrock", aws_region="us-east-1", model="global.anthropic.claude-x-v1:0")
-    client = make_client(settings, recorder.client)
+    settings = make_settings(
+        provider="bedrock", aws_region="us-east-1", model="global.anthropic.claude-x-v1:0"
+    )
+    client = make_client(settings.client, recorder.client)
     assert isinstance(client, anthropic.AsyncAnthropicBedrock)
     assert await answer(client, settings) == TEXT_ANSWER
     request = recorder.requests[0]
@@ -201,8 +209,10 @@ async def test_bedrock_signs_with_aws_credentials_and_puts_the_model_in_the_url(
 
 async def test_bedrock_with_an_api_key_sends_it_as_a_bearer_token(aws_isolated):
     recorder = Recorder(aws_event_stream(TEXT_SSE), "application/vnd.amazon.eventstream")
-    settings = Settings(provider="bedrock", aws_region="eu-west-1", bedrock_api_key="bedrock-key-not-real")
-    assert await answer(make_client(settings, recorder.client), settings) == TEXT_ANSWER
+    settings = make_settings(
+        provider="bedrock", aws_region="eu-west-1", bedrock_api_key="bedrock-key-not-real"
+    )
+    assert await answer(make_client(settings.client, recorder.client), settings) == TEXT_ANSWER
     assert recorder.requests[0].headers["authorization"] == "Bearer bedrock-key-not-real"
 
 
@@ -212,20 +222,20 @@ async def test_bedrock_with_an_api_key_sends_it_as_a_bearer_token(aws_isolated):
 def test_vertex_without_its_extra_says_what_to_install(monkeypatch, google_token_file):
     monkeypatch.setitem(sys.modules, "google.auth", None)  # what an environment without the extra sees
     with pytest.raises(ChatError, match=r"pip install 'anthropic\[vertex\]'"):
-        make_client(vertex_settings())
+        make_client(vertex_settings().client)
 
 
 def test_bedrock_without_its_extra_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "boto3", None)
     with pytest.raises(ChatError, match=r"pip install 'anthropic\[bedrock\]'"):
-        make_client(Settings(provider="bedrock", aws_region="us-east-1"))
+        make_client(ClientSettings(provider="bedrock", aws_region="us-east-1"))
 
 
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        (Settings(provider="vertex", vertex_project_id="p"), "needs CLOUD_ML_REGION"),
-        (Settings(provider="vertex", vertex_region="us-east5"), "needs ANTHROPIC_VERTEX_PROJECT_ID"),
+        (ClientSettings(provider="vertex", vertex_project_id="p"), "needs CLOUD_ML_REGION"),
+        (ClientSettings(provider="vertex", vertex_region="us-east5"), "needs ANTHROPIC_VERTEX_PROJECT_ID"),
     ],
 )
 def test_vertex_without_region_or_project_names_the_variable(settings, message):
@@ -235,17 +245,18 @@ def test_vertex_without_region_or_project_names_the_variable(settings, message):
 
 def test_bedrock_without_credentials_says_how_to_provide_them(aws_isolated):
     with pytest.raises(ChatError, match=r"No AWS credentials found for Bedrock\. Set AWS_ACCESS_KEY_ID"):
-        make_client(Settings(provider="bedrock", aws_region="us-east-1"))
+        make_client(ClientSettings(provider="bedrock", aws_region="us-east-1"))
 
 
 def test_bedrock_without_a_region_asks_for_aws_region(aws_isolated, monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDTESTNOTREAL")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-a-real-secret")
     with pytest.raises(ChatError, match="needs an AWS region: set AWS_REGION"):
-        make_client(Settings(provider="bedrock"))
+        make_client(ClientSettings(provider="bedrock"))
 
 
-def test_the_app_exits_with_the_message_when_the_provider_cannot_start(monkeypatch):
+def test_the_app_exits_with_the_message_when_the_provider_cannot_start(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no .env: a developer's own must not leak in
     monkeypatch.setenv("CHAT_PROVIDER", "vertex")
     monkeypatch.delenv("CLOUD_ML_REGION", raising=False)
     with pytest.raises(SystemExit, match="Configuration error: CHAT_PROVIDER=vertex needs CLOUD_ML_REGION"):

@@ -17,8 +17,10 @@ from gradio_client.exceptions import AppError
 
 import app
 from chat import Settings
-from tests.conftest import answer_text, assert_valid_history, chat, launched_app
-from tests.loopback_api import Failure, LoopbackMessagesAPI, echo_script, replies
+from tests.conftest import answer_text, assert_valid_history, chat, launched_app, make_settings
+from tests.loopback_api import LoopbackMessagesAPI
+from tests.upstream import TEST_KEY, Failure, echo_script, replies
+from ui.server import ServerSettings
 
 ROOT = Path(__file__).parent.parent
 FAKE_KEY = "sk-ant-api03-FAKE-recognisable-Zq8Xw3"
@@ -31,8 +33,14 @@ def api() -> Iterator[LoopbackMessagesAPI]:
 
 
 @pytest.fixture
-def url(api: LoopbackMessagesAPI) -> Iterator[str]:
-    with launched_app(Settings(api_key=FAKE_KEY, base_url=api.url)) as served:
+def keyed(api: LoopbackMessagesAPI, tmp_path: Path) -> Settings:
+    """The app's settings: the recognisable fake key, on the loopback API."""
+    return make_settings(api_key=FAKE_KEY, base_url=api.url, data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def url(keyed: Settings) -> Iterator[str]:
+    with launched_app(keyed) as served:
         yield served
 
 
@@ -55,11 +63,11 @@ def test_the_key_is_not_in_the_page_its_config_or_the_api_schema(url, api):
         assert FAKE_KEY not in response.text and "Zq8Xw3" not in response.text, path
 
 
-def test_the_key_is_not_in_replies_or_logs_even_at_debug_level(api, caplog, capfd):
+def test_the_key_is_not_in_replies_or_logs_even_at_debug_level(api, keyed, caplog, capfd):
     for name in ("", "anthropic", "httpx2", "httpx", "httpcore", "gradio", "chat", "app"):
         caplog.set_level(logging.DEBUG, logger=name or None)
     api.script = replies(Failure(401, "authentication_error", "invalid x-api-key"))
-    with launched_app(Settings(api_key=FAKE_KEY, base_url=api.url)) as served:
+    with launched_app(keyed) as served:
         client = Client(served, verbose=False)
         updates = chat(client, "first") + chat(client, "second")
     assert "Request options" in caplog.text  # the SDK's debug log was captured
@@ -87,7 +95,8 @@ def test_no_file_of_the_app_folder_or_the_system_is_served(tmp_path, monkeypatch
     (tmp_path / "app.py").write_text((ROOT / "app.py").read_text())
     monkeypatch.chdir(tmp_path)  # the app's folder holds a .env with the key
     served_files = []
-    with launched_app(Settings(api_key="sk-test-not-real", base_url="http://127.0.0.1:9")) as served:
+    settings = make_settings(api_key=TEST_KEY, base_url="http://127.0.0.1:9", data_dir=tmp_path / "data")
+    with launched_app(settings) as served:
         for route in FILE_ROUTES:
             for path in FILES:
                 response = httpx.get(served + route + path)
@@ -101,9 +110,8 @@ def test_no_file_of_the_app_folder_or_the_system_is_served(tmp_path, monkeypatch
 
 
 @pytest.fixture
-def protected_url(api: LoopbackMessagesAPI) -> Iterator[str]:
-    settings = Settings(api_key=FAKE_KEY, base_url=api.url, username="ada", password="correct horse")
-    with launched_app(settings) as served:
+def protected_url(keyed: Settings) -> Iterator[str]:
+    with launched_app(keyed, ServerSettings(username="ada", password="correct horse")) as served:
         yield served
 
 
@@ -184,8 +192,8 @@ def test_unicode_of_every_kind_round_trips_intact(url, api):
     ]
 
 
-def test_a_message_over_the_size_limit_is_refused_with_the_limit_and_not_sent(api):
-    with launched_app(Settings(api_key=FAKE_KEY, base_url=api.url)) as served:
+def test_a_message_over_the_size_limit_is_refused_with_the_limit_and_not_sent(api, keyed):
+    with launched_app(keyed) as served:
         client = Client(served, verbose=False)
         shown = notice(chat(client, "x" * 50_001)[-1])
         assert "50,001 characters" in shown and "the limit is 50,000" in shown and "nothing was sent" in shown

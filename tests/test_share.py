@@ -29,7 +29,8 @@ def served(monkeypatch) -> list[gr.Blocks]:
         demo.close()
 
     monkeypatch.setattr(gr.Blocks, "block_thread", serve_briefly)
-    monkeypatch.setattr(app, "load_dotenv", lambda: None)  # a developer's .env must not leak into the tests
+    # A developer's .env must not leak into the tests.
+    monkeypatch.setattr(app, "load_dotenv", lambda *path, **options: None)
     monkeypatch.setenv("CHAT_OFFLINE", "1")
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     return demos

@@ -12,10 +12,10 @@ from gradio_client import Client
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
-from chat import Settings
 from tests.app_process import app_py
-from tests.conftest import answer_text, chat, launched_app
+from tests.conftest import answer_text, chat, launched_app, make_settings
 from tests.loopback_api import LoopbackMessagesAPI
+from tests.upstream import TEST_KEY
 
 ROOT = Path(__file__).parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -64,7 +64,7 @@ def test_starting_on_spaces_sends_nothing_to_claude(monkeypatch, loopback_api: L
     # On Spaces Gradio caches examples at startup by default, which would call Claude with the key.
     monkeypatch.setenv("SYSTEM", "spaces")
     monkeypatch.setenv("GRADIO_CACHE_EXAMPLES", "true")
-    with launched_app(Settings(api_key="sk-test-not-real", base_url=loopback_api.url)) as url:
+    with launched_app(make_settings(api_key=TEST_KEY, base_url=loopback_api.url)) as url:
         assert httpx.get(url).status_code == 200
     assert loopback_api.requests == []
 

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import pytest
 
-from chat import ChatSession
 from chat.usage import PRICES_FILE, Prices, PriceTable, Spend, TokenUsage, TurnStats, estimate_tokens
-from chat.wire import ScriptedMessage, TextBlock
-from tests.conftest import sdk_client_streaming
+from chat.wire import ScriptedMessage, Stream, TextBlock
+from tests.conftest import Chat
 
 SONNET = Prices(input=2.0, output=10.0, cache_write_5m=2.5, cache_write_1h=4.0, cache_read=0.1)
 
 
-def api_usage(**fields: object) -> SimpleNamespace:
+def api_usage(**fields: object) -> dict[str, object]:
     base = {"input_tokens": 0, "output_tokens": 0, "cache_read_input_tokens": None}
     base |= {"cache_creation_input_tokens": None, "cache_creation": None}
-    return SimpleNamespace(**(base | fields))
+    return base | fields
 
 
 def stats(cost: float | None, output: int = 10, estimated: bool = False) -> TurnStats:
@@ -32,9 +30,7 @@ def test_cost_prices_input_output_cache_reads_and_writes_at_their_own_rates():
 
 def test_one_hour_cache_writes_are_priced_apart_from_five_minute_ones():
     usage = TokenUsage.from_api(
-        api_usage(
-            cache_creation_input_tokens=300, cache_creation=SimpleNamespace(ephemeral_1h_input_tokens=100)
-        )
+        api_usage(cache_creation_input_tokens=300, cache_creation={"ephemeral_1h_input_tokens": 100})
     )
     assert (usage.cache_write_5m, usage.cache_write_1h, usage.cache_write) == (200, 100, 300)
     assert SONNET.cost(usage) == pytest.approx((200 * 2.5 + 100 * 4.0) / 1e6)
@@ -80,14 +76,14 @@ def test_spend_adds_every_answer_and_remembers_estimates_and_unpriced_ones():
     assert spend.usage == TokenUsage(input=15, output=30)
 
 
-async def test_a_session_totals_usage_and_cost_over_its_answers(settings):
+async def test_a_conversation_totals_usage_and_cost_over_its_answers():
     message = ScriptedMessage(
         [TextBlock(["one ", "two"])], input_tokens=100, usage_extra={"cache_read_input_tokens": 1_000}
     )
-    session = ChatSession(sdk_client_streaming(message, message), settings)
+    chat = Chat(*(Stream.of(message) for _ in range(2)))
     for text in ("first", "second"):
-        async with session.stream_reply(text) as reply:
-            await reply.collect()
-    assert session.spend.answers == 2
-    assert session.spend.usage == TokenUsage(input=200, output=4, cache_read=2_000)
-    assert session.spend.cost == pytest.approx(2 * (100 * 2.0 + 2 * 10.0 + 1_000 * 0.1) / 1e6)
+        await chat.send(text)
+    spend = chat.conversation.spend
+    assert spend.answers == 2
+    assert spend.usage == TokenUsage(input=200, output=4, cache_read=2_000)
+    assert spend.cost == pytest.approx(2 * (100 * 2.0 + 2 * 10.0 + 1_000 * 0.1) / 1e6)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from playwright.sync_api import BrowserContext, ConsoleMessage, Frame, Page
+    from playwright.sync_api import BrowserContext, ConsoleMessage, Frame, Locator, Page
 
 ROOT = Path(__file__).parent.parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -95,6 +95,12 @@ PARTS_JS = """(replies) => {
         };
     });
 }"""
+LINKS_JS = """([replies, where]) => {
+    const all = document.querySelectorAll(replies);
+    if (!all.length) return [];
+    return Array.from(all[all.length - 1].querySelectorAll(where + " a")).map(
+        link => ({text: link.innerText.trim(), href: link.getAttribute("href")}));
+}"""
 MESSAGE_BOX_FILES = "input[type=file]:not([accept='.json'])"
 EXPORT_FILE = "input[type=file][accept='.json']"
 
@@ -175,9 +181,25 @@ class ChatPage:
         """The titles of the newest reply's boxes (Thinking, Stopped, Usage, ...), top to bottom."""
         return [part.title for part in self.reply_parts() if part.title]
 
+    def links(self, box: str = "") -> list[tuple[str, str]]:
+        """The (text, href) of each link in the newest reply's answer, or in its open box with this title."""
+        if not box:
+            return [
+                (link["text"], link["href"]) for link in self.page.evaluate(LINKS_JS, [REPLIES, ANSWER_PARTS])
+            ]
+        return [
+            (link.inner_text().strip(), link.get_attribute("href") or "")
+            for link in self._box(box).locator(".content a").all()
+        ]
+
     def open_box(self, title: str) -> None:
         """Click the newest reply's box with this title, to open (or close) it."""
-        self.page.locator(REPLIES).last.locator(".thought-group .title", has_text=title).first.click()
+        self._box(title).locator(".title").first.click()
+
+    def _box(self, title: str) -> Locator:
+        """The newest reply's box with exactly this title ("Sources" is not "Found 3 sources")."""
+        exact = self.page.locator(".title .md", has_text=re.compile(f"^\\s*{re.escape(title)}\\s*$"))
+        return self.page.locator(REPLIES).last.locator(".thought-group", has=exact).first
 
     def answer(self) -> str:
         """The text of the newest answer bubble ('' before there is one)."""

@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from chat import Settings
 from tests.browser.chat_page import ARTIFACTS, ChatPage, chromium, missing_browser
-from tests.conftest import launched_app
+from tests.conftest import launched_app, make_settings
 from tests.loopback_api import LoopbackMessagesAPI
+from tests.upstream import TEST_KEY
 
 REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 
@@ -35,10 +37,15 @@ def browser_available() -> None:
     pytest.skip(f"browser tests need Chromium and Playwright: {reason}")
 
 
+def loopback_settings(api: LoopbackMessagesAPI, data_dir: Path, **values: object) -> Settings:
+    """The app's settings on the loopback API, with these service settings (make_settings names)."""
+    return make_settings(api_key=TEST_KEY, base_url=api.url, data_dir=data_dir, **values)
+
+
 @pytest.fixture
-def app_settings(loopback_api: LoopbackMessagesAPI) -> Settings:
+def app_settings(loopback_api: LoopbackMessagesAPI, tmp_path: Path) -> Settings:
     """The app's settings, on the loopback API; a test module overrides this fixture to change them."""
-    return Settings(api_key="sk-test-not-real", base_url=loopback_api.url)
+    return loopback_settings(loopback_api, tmp_path / "data")
 
 
 @pytest.fixture

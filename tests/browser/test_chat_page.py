@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from tests.browser.chat_page import ARTIFACTS, ChatPage
-from tests.loopback_api import LoopbackMessagesAPI, echo_reply
+from tests.loopback_api import LoopbackMessagesAPI
+from tests.upstream import echo_reply
 
 QUESTION = "Why is the sky blue?"
 ANSWER = (

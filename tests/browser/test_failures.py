@@ -10,17 +10,19 @@ import pytest
 import app
 from chat import Settings
 from tests.browser.chat_page import ChatPage
+from tests.browser.conftest import loopback_settings
 from tests.conftest import assert_valid_history
-from tests.loopback_api import LoopbackMessagesAPI, error_mid_stream, replies
+from tests.loopback_api import LoopbackMessagesAPI
+from tests.upstream import error_mid_stream, replies
 
 QUESTION = "Why is the sky blue?"
 PARTIAL = "The first part of the answer arrives before Claude"
 
 
 @pytest.fixture
-def app_settings(loopback_api: LoopbackMessagesAPI) -> Settings:
+def app_settings(loopback_api: LoopbackMessagesAPI, tmp_path) -> Settings:
     """No SDK retries: the failure reaches the page at once."""
-    return Settings(api_key="sk-test-not-real", base_url=loopback_api.url, max_retries=0)
+    return loopback_settings(loopback_api, tmp_path / "data", max_retries=0)
 
 
 def test_an_overload_mid_stream_keeps_the_partial_answer_and_retry_asks_again(

@@ -6,16 +6,18 @@ import pytest
 
 from chat import Settings
 from tests.browser.chat_page import ChatPage
+from tests.browser.conftest import loopback_settings
 from tests.conftest import assert_valid_history
-from tests.loopback_api import LoopbackMessagesAPI, thinking_script
+from tests.loopback_api import LoopbackMessagesAPI
+from tests.upstream import thinking_script
 
 FIRST_THOUGHT = {"type": "thinking", "thinking": "I should answer turn 1.", "signature": "sig-1"}
 
 
 @pytest.fixture
-def app_settings(loopback_api: LoopbackMessagesAPI) -> Settings:
+def app_settings(loopback_api: LoopbackMessagesAPI, tmp_path) -> Settings:
     """Thinking on, so every answer carries a signed thinking block."""
-    return Settings(api_key="sk-test-not-real", base_url=loopback_api.url, thinking=True)
+    return loopback_settings(loopback_api, tmp_path / "data", thinking=True)
 
 
 @pytest.fixture(autouse=True)

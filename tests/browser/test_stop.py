@@ -8,18 +8,20 @@ from typing import Any
 import pytest
 
 from chat import Settings
-from chat.view import STOPPED_TITLE
-from chat.wire import ScriptedMessage, TextBlock, ThinkingBlock, message_events, split_into_chunks
+from chat.wire import ScriptedMessage, TextBlock, ThinkingBlock, split_into_chunks
 from tests.browser.chat_page import ChatPage
-from tests.loopback_api import LoopbackMessagesAPI, Stream, echo_reply, thinking_script
+from tests.browser.conftest import loopback_settings
+from tests.loopback_api import LoopbackMessagesAPI
+from tests.upstream import Stream, echo_reply, thinking_script
+from ui.render import STOPPED_TITLE
 
 LONG_ANSWER = " ".join(f"word{number}" for number in range(400))
 
 
 @pytest.fixture
-def app_settings(loopback_api: LoopbackMessagesAPI) -> Settings:
+def app_settings(loopback_api: LoopbackMessagesAPI, tmp_path) -> Settings:
     """Thinking on: a stopped reply's unfinished thinking must not be sent back."""
-    return Settings(api_key="sk-test-not-real", base_url=loopback_api.url, thinking=True)
+    return loopback_settings(loopback_api, tmp_path / "data", thinking=True)
 
 
 def slow_long_answer(body: dict[str, Any]) -> Stream:
@@ -28,7 +30,7 @@ def slow_long_answer(body: dict[str, Any]) -> Stream:
         ThinkingBlock(["Counting."], signature="sig-long"),
         TextBlock(split_into_chunks(LONG_ANSWER, 2)),
     ]
-    return Stream(list(message_events(ScriptedMessage(blocks))), delay=0.05)
+    return Stream.of(ScriptedMessage(blocks), delay=0.05)
 
 
 def stop_after_word_20(chat_page: ChatPage) -> None:

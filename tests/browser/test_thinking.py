@@ -7,10 +7,12 @@ import re
 import pytest
 
 from chat import Settings
-from chat.view import THINKING_TITLE
-from chat.wire import ScriptedMessage, TextBlock, ThinkingBlock, message_events, split_into_chunks
+from chat.wire import ScriptedMessage, TextBlock, ThinkingBlock, split_into_chunks
 from tests.browser.chat_page import ChatPage
-from tests.loopback_api import LoopbackMessagesAPI, Stream
+from tests.browser.conftest import loopback_settings
+from tests.loopback_api import LoopbackMessagesAPI
+from tests.upstream import Stream
+from ui.render import THINKING_TITLE
 
 THOUGHT = (
     "The user asks why the sky is blue. Rayleigh scattering is the key: air molecules scatter short "
@@ -22,15 +24,15 @@ ANSWER = "Air scatters blue light much more than red, so blue reaches your eye f
 
 
 @pytest.fixture
-def app_settings(loopback_api: LoopbackMessagesAPI) -> Settings:
+def app_settings(loopback_api: LoopbackMessagesAPI, tmp_path) -> Settings:
     """Thinking on, as the Settings panel's thinking checkbox turns it on."""
-    return Settings(api_key="sk-test-not-real", base_url=loopback_api.url, thinking=True)
+    return loopback_settings(loopback_api, tmp_path / "data", thinking=True)
 
 
 def thinking_then_answer(body: dict) -> Stream:
     """Block 0 thinks (thinking deltas, then its signature), block 1 answers."""
     blocks = [ThinkingBlock(split_into_chunks(THOUGHT, 2)), TextBlock(split_into_chunks(ANSWER, 3))]
-    return Stream(list(message_events(ScriptedMessage(blocks))), delay=0.08)
+    return Stream.of(ScriptedMessage(blocks), delay=0.08)
 
 
 def test_a_thinking_stream_shows_a_collapsible_thinking_box_above_the_answer(

@@ -1,0 +1,160 @@
+"""The service: built once per app, it holds what every conversation shares and acts on them."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from chat.attachments import check_request, file_name, load_attachment
+from chat.client import ChatClient, make_client
+from chat.config import Settings
+from chat.conversation import Conversation
+from chat.errors import ChatError, refused
+from chat.exchange import Exchange, Prompt, Status
+from chat.files import FileRef, FileStore
+from chat.history import History, history, user_message
+from chat.limits import StreamSlots, TokenBudget
+from chat.models import BUILT_IN_MODELS, ModelChoice, catalog
+from chat.options import TurnOptions
+from chat.reply import Reply, Upstream
+from chat.usage import PriceTable, tokens_used, turn_stats
+
+FileInput = str | Path | Mapping[str, Any]
+
+
+class ChatService:
+    """The client, settings, models, prices, files, budget and stream slots of the whole app."""
+
+    def __init__(
+        self,
+        client: ChatClient,
+        settings: Settings | None = None,
+        *,
+        models: Sequence[ModelChoice] = BUILT_IN_MODELS,
+        prices: PriceTable | None = None,
+        files: FileStore | None = None,
+        budget: TokenBudget | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.settings = settings or Settings()
+        guards, client_settings = self.settings.guards, self.settings.client
+        self.models = catalog(models)
+        self.prices = prices if prices is not None else PriceTable.load()
+        self.files = files or FileStore()
+        self.budget = budget or TokenBudget(guards.daily_token_budget)
+        self.slots = StreamSlots(guards.max_streams)
+        self.clock = clock
+        self.upstream = Upstream(
+            client, self.slots, read_timeout=client_settings.read_timeout, retries=client_settings.max_retries
+        )
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, models: Sequence[ModelChoice] = BUILT_IN_MODELS
+    ) -> ChatService:
+        """The service these settings describe: its client built, its files under the data folder."""
+        client = make_client(settings.client)
+        return cls(client, settings, models=models, files=FileStore(settings.data_dir / "files"))
+
+    def conversation(self, exchanges: Sequence[Exchange] = ()) -> Conversation:
+        """A new conversation (continuing these exchanges, if given), with its own message rate."""
+        conversation = self.conversation_factory()()
+        conversation.replace(exchanges)
+        return conversation
+
+    def conversation_factory(self) -> Callable[[], Conversation]:
+        """A plain callable making new conversations (a UI may copy it per visitor: it holds no client)."""
+        return functools.partial(Conversation.new, self.settings.guards.rate_limit_per_minute, self.clock)
+
+    def history(self, conversation: Conversation, options: TurnOptions | None = None) -> History:
+        """The messages the next request carries before its prompt, under these options."""
+        options = options or self.settings.defaults
+        return history(conversation.exchanges, options.system_prompt, self.files)
+
+    def request(
+        self, conversation: Conversation, options: TurnOptions | None = None, prompt: Prompt | None = None
+    ) -> dict[str, Any]:
+        """The whole Messages API body: these options, the history, and the prompt if given."""
+        options = options or self.settings.defaults
+        past = self.history(conversation, options)
+        request = options.request(self.models.get(options.model))
+        messages = list(past.messages)
+        if prompt is not None:
+            messages.append(user_message(prompt, self.files, past.open_tool_calls))
+        request["messages"] = messages
+        if past.tools:
+            request["tools"] = past.tools
+            request["tool_choice"] = {"type": "none"}  # carried for the history only: none is runnable
+        return request
+
+    def stream_reply(
+        self,
+        conversation: Conversation,
+        text: object,
+        files: Sequence[FileInput] = (),
+        *,
+        options: TurnOptions | None = None,
+    ) -> Reply:
+        """Start Claude's answer to a message and its files; use it with `async with`.
+
+        The exchange is recorded at once. A refused message raises ChatError, is recorded as
+        failed, and nothing is sent.
+        """
+        options = options or self.settings.defaults
+        exchange = self.record(conversation, text)
+        try:
+            exchange.prompt = Prompt(self._checked_text(text, files), self._stored(files))
+            request = self.request(conversation, options, exchange.prompt)
+            exchange.request = {key: value for key, value in request.items() if key != "messages"}
+            check_request(request)
+            conversation.rate_limit.admit()
+            self.budget.check()
+        except ChatError as error:
+            exchange.status, exchange.error = Status.FAILED, error
+            raise
+        reply = Reply(self.upstream, request, exchange, on_end=lambda ended: self._ended(conversation, ended))
+        conversation.last_reply = reply
+        return reply
+
+    def record(self, conversation: Conversation, text: object, error: ChatError | None = None) -> Exchange:
+        """Record a new exchange for a message (failed already, with `error`: it was refused)."""
+        exchange = Exchange(
+            Prompt(text if isinstance(text, str) else ""), {}, context=len(conversation.exchanges)
+        )
+        if error is not None:
+            exchange.status, exchange.error = Status.FAILED, error
+        conversation.exchanges.append(exchange)
+        return exchange
+
+    def _checked_text(self, text: object, files: Sequence[FileInput]) -> str:
+        if text is not None and not isinstance(text, str):
+            raise refused("The message must be text.")
+        text = text or ""
+        if not text.strip() and not files:
+            raise refused("Type a message or attach a file first: blank messages are not sent.")
+        limit = self.settings.guards.max_input_chars
+        if len(text) > limit:
+            raise refused(
+                f"Your message is {len(text):,} characters long; the limit is {limit:,}. "
+                "Shorten it and send again: nothing was sent.",
+                length=len(text),
+                limit=limit,
+            )
+        return text
+
+    def _stored(self, files: Sequence[FileInput]) -> tuple[FileRef, ...]:
+        refs = []
+        for file in files:
+            attachment = load_attachment(file)
+            refs.append(self.files.put(file_name(file), attachment.media_type, attachment.data))
+        return tuple(refs)
+
+    def _ended(self, conversation: Conversation, reply: Reply) -> None:
+        exchange = reply.exchange
+        self.budget.charge(tokens_used(exchange))
+        if exchange.status is not Status.FAILED or exchange.usage is not None:
+            conversation.spend = conversation.spend.plus(turn_stats(exchange, self.prices))

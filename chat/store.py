@@ -1,0 +1,458 @@
+"""Conversations kept on the server: SQLite by default, PostgreSQL when given its URL.
+
+Every call names the owner, and a conversation is seen and changed only by its owner: another
+owner's id behaves exactly like one that does not exist. Each exchange is stored as its
+`to_dict()` JSON, beside folded copies of its prompt and answer text for search.
+"""
+
+from __future__ import annotations
+
+import builtins
+import datetime as dt
+import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    delete,
+    event,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from chat.errors import ChatError, ErrorKind
+from chat.exchange import Exchange, Status
+
+TITLE_LIMIT = 60
+BUSY_TIMEOUT_SECONDS = 30.0
+UNENDED = (Status.STREAMING.value, Status.PENDING.value)
+INTERRUPTED_MESSAGE = "The app restarted mid-answer, so the answer stops here."
+
+
+def title_for(text: str) -> str:
+    """A conversation title from its first message: the first line, folded, at most 60 characters."""
+    line = next((" ".join(part.split()) for part in text.splitlines() if part.strip()), "")
+    return line if len(line) <= TITLE_LIMIT else line[: TITLE_LIMIT - 1].rstrip() + "…"
+
+
+@dataclass(frozen=True)
+class ConversationInfo:
+    """A stored conversation's facts, without its exchanges."""
+
+    id: str
+    owner: str
+    title: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    exchange_count: int
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """An aware UTC datetime in and out (SQLite keeps it naive in UTC, so it sorts as text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        """The value in UTC, naive for SQLite; a naive value is refused."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"a naive datetime cannot be stored: {value!r}")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        """The stored value as an aware UTC datetime."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+metadata = MetaData()
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("applied_at", UTCDateTime, nullable=False),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("owner", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("title_search", Text, nullable=False),  # the title casefolded
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("conversations_owner_updated", "owner", "updated_at"),
+    Index("conversations_updated", "updated_at"),
+)
+
+exchanges = Table(
+    "exchanges",
+    metadata,
+    Column(
+        "conversation_id",
+        String(64),
+        ForeignKey("conversations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("exchange_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("prompt_search", Text, nullable=False),  # the prompt text casefolded
+    Column("answer_search", Text, nullable=False),  # the answer text casefolded
+    Column("record", JSON, nullable=False),  # Exchange.to_dict()
+    Index("exchanges_status", "status"),
+)
+
+
+def _create_version_1(conn: Connection) -> None:
+    # Version 1's tables are today's. When a later step changes one, write its version-1 DDL out here.
+    metadata.create_all(conn, tables=[conversations, exchanges])
+
+
+# Step n (counting from 1) upgrades a database at version n - 1 to version n; append, never edit.
+UPGRADES: tuple[Callable[[Connection], None], ...] = (_create_version_1,)
+SCHEMA_VERSION = len(UPGRADES)
+
+
+def database_url(url: str) -> URL:
+    """The URL with its async driver: sqlite+aiosqlite or postgresql+asyncpg."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ChatError(ErrorKind.CONFIG, f"The database URL {url!r} is not a URL.") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite")
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+asyncpg")
+    raise ChatError(
+        ErrorKind.CONFIG,
+        f"The database URL must be SQLite or PostgreSQL, not {parsed.drivername}.",
+        url=parsed.render_as_string(hide_password=True),
+    )
+
+
+def _sqlite_engine(url: URL) -> AsyncEngine:
+    if url.database and url.database != ":memory:" and not url.query.get("uri"):
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_SECONDS})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # A writer takes the write lock up front, so it waits its turn (busy_timeout) instead of
+        # failing when a read lock cannot be upgraded; readers never block under WAL.
+        writes = conn.get_execution_options().get("chat_writes", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+    return engine
+
+
+class Store:
+    """Conversations and their exchanges in one database, safe for concurrent tasks of one process."""
+
+    interrupted_on_open: int
+    """How many exchanges left streaming or pending were marked stopped when the store opened."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._writer = engine.execution_options(chat_writes=True)
+        self._last_time = dt.datetime.min.replace(tzinfo=dt.UTC)
+        self.interrupted_on_open = 0
+        self.version = 0
+
+    @classmethod
+    async def open(cls, url: str) -> Store:
+        """Connect, create or upgrade the schema, and stop every answer a restart interrupted."""
+        parsed = database_url(url)
+        engine = (
+            _sqlite_engine(parsed) if parsed.get_backend_name() == "sqlite" else create_async_engine(parsed)
+        )
+        store = cls(engine)
+        try:
+            store.version = await store._upgrade()
+            store.interrupted_on_open = await store._stop_unended()
+        except BaseException:
+            await engine.dispose()
+            raise
+        return store
+
+    async def close(self) -> None:
+        """Close every connection."""
+        await self._engine.dispose()
+
+    # --- conversations ---------------------------------------------------------------------------
+
+    async def create(self, owner: str, title: str) -> ConversationInfo:
+        """A new empty conversation of this owner."""
+        now = self._now()
+        info = ConversationInfo(secrets.token_urlsafe(16), owner, title, now, now, 0)
+        async with self._write() as conn:
+            await conn.execute(
+                conversations.insert().values(
+                    id=info.id,
+                    owner=owner,
+                    title=title,
+                    title_search=title.casefold(),
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        return info
+
+    async def list(
+        self, owner: str, query: str | None = None, limit: int = 100
+    ) -> builtins.list[ConversationInfo]:
+        """This owner's conversations, newest updated first; a query must match a title or message text."""
+        statement = self._infos().where(conversations.c.owner == owner)
+        needle = (query or "").strip().casefold()
+        if needle:
+            in_messages = exists().where(
+                exchanges.c.conversation_id == conversations.c.id,
+                or_(
+                    exchanges.c.prompt_search.contains(needle, autoescape=True),
+                    exchanges.c.answer_search.contains(needle, autoescape=True),
+                ),
+            )
+            statement = statement.where(
+                or_(conversations.c.title_search.contains(needle, autoescape=True), in_messages)
+            )
+        statement = statement.order_by(conversations.c.updated_at.desc(), conversations.c.id).limit(
+            max(limit, 0)
+        )
+        async with self._read() as conn:
+            rows = (await conn.execute(statement)).all()
+        return [_info(row) for row in rows]
+
+    async def get(self, owner: str, conversation_id: str) -> ConversationInfo | None:
+        """The conversation's facts, or None when this owner has no such conversation."""
+        statement = self._infos().where(conversations.c.id == conversation_id, conversations.c.owner == owner)
+        async with self._read() as conn:
+            row = (await conn.execute(statement)).first()
+        return None if row is None else _info(row)
+
+    async def rename(self, owner: str, conversation_id: str, title: str) -> None:
+        """Give the conversation a new title."""
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(conversations)
+                .where(conversations.c.id == conversation_id, conversations.c.owner == owner)
+                .values(title=title, title_search=title.casefold())
+            )
+            _found(result.rowcount, conversation_id)
+
+    async def delete(self, owner: str, conversation_id: str) -> None:
+        """Delete the conversation and its exchanges."""
+        async with self._write() as conn:
+            await self._claim(conn, owner, conversation_id)
+            await conn.execute(delete(exchanges).where(exchanges.c.conversation_id == conversation_id))
+            await conn.execute(delete(conversations).where(conversations.c.id == conversation_id))
+
+    async def expire(self, older_than: dt.datetime) -> builtins.list[str]:
+        """Delete every conversation not updated since `older_than`; return their ids."""
+        if older_than.tzinfo is None:
+            raise ValueError("older_than must be an aware datetime")
+        async with self._write() as conn:  # their exchanges go by the foreign key's cascade
+            result = await conn.execute(
+                delete(conversations)
+                .where(conversations.c.updated_at < older_than)
+                .returning(conversations.c.id)
+            )
+            return sorted(result.scalars().all())
+
+    # --- exchanges -------------------------------------------------------------------------------
+
+    async def exchanges(self, owner: str, conversation_id: str) -> builtins.list[Exchange]:
+        """The conversation's exchanges in position order (none for another owner's)."""
+        statement = (
+            select(exchanges.c.record)
+            .join(conversations, conversations.c.id == exchanges.c.conversation_id)
+            .where(exchanges.c.conversation_id == conversation_id, conversations.c.owner == owner)
+            .order_by(exchanges.c.position)
+        )
+        async with self._read() as conn:
+            records = (await conn.execute(statement)).scalars().all()
+        return [Exchange.from_dict(record) for record in records]
+
+    async def save(self, owner: str, conversation_id: str, position: int, exchange: Exchange) -> None:
+        """Store the exchange at this position, replacing any there, and mark the conversation updated."""
+        if position < 0:
+            raise ValueError(f"a position is never negative: {position}")
+        values = _exchange_row(exchange)
+        async with self._write() as conn:
+            await self._claim(conn, owner, conversation_id)
+            insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(exchanges)
+            await conn.execute(
+                insert.values(
+                    conversation_id=conversation_id, position=position, **values
+                ).on_conflict_do_update(
+                    index_elements=[exchanges.c.conversation_id, exchanges.c.position], set_=values
+                )
+            )
+
+    async def keep(self, owner: str, conversation_id: str, count: int) -> None:
+        """Keep the first `count` exchanges, deleting those at later positions."""
+        async with self._write() as conn:
+            await self._claim(conn, owner, conversation_id)
+            await conn.execute(
+                delete(exchanges).where(
+                    exchanges.c.conversation_id == conversation_id, exchanges.c.position >= max(count, 0)
+                )
+            )
+
+    # --- inside ----------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        async with self._engine.connect() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        async with self._writer.begin() as conn:
+            yield conn
+
+    def _now(self) -> dt.datetime:
+        # Strictly increasing within the process, so "newest first" never ties.
+        now = dt.datetime.now(dt.UTC)
+        if now <= self._last_time:
+            now = self._last_time + dt.timedelta(microseconds=1)
+        self._last_time = now
+        return now
+
+    async def _claim(self, conn: AsyncConnection, owner: str, conversation_id: str) -> None:
+        # Marks the conversation updated, and on PostgreSQL locks its row until the commit, so
+        # writes to one conversation go one at a time and a delete cannot interleave.
+        result = await conn.execute(
+            update(conversations)
+            .where(conversations.c.id == conversation_id, conversations.c.owner == owner)
+            .values(updated_at=self._now())
+        )
+        _found(result.rowcount, conversation_id)
+
+    @staticmethod
+    def _infos() -> Any:
+        count = (
+            select(func.count())
+            .select_from(exchanges)
+            .where(exchanges.c.conversation_id == conversations.c.id)
+            .scalar_subquery()
+        )
+        return select(
+            conversations.c.id,
+            conversations.c.owner,
+            conversations.c.title,
+            conversations.c.created_at,
+            conversations.c.updated_at,
+            count.label("exchange_count"),
+        )
+
+    async def _upgrade(self) -> int:
+        async with self._write() as conn:
+            if conn.dialect.name == "postgresql":  # one upgrader at a time across processes
+                await conn.execute(text("SELECT pg_advisory_xact_lock(7264011)"))
+            await conn.run_sync(lambda sync: schema_version.create(sync, checkfirst=True))
+            current = (await conn.execute(select(func.max(schema_version.c.version)))).scalar() or 0
+            if current > SCHEMA_VERSION:
+                raise ChatError(
+                    ErrorKind.CONFIG,
+                    f"The database is at schema version {current}, newer than this app's "
+                    f"{SCHEMA_VERSION}: upgrade the app.",
+                    version=current,
+                )
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                await conn.run_sync(UPGRADES[version - 1])
+                await conn.execute(schema_version.insert().values(version=version, applied_at=self._now()))
+            return SCHEMA_VERSION
+
+    async def _stop_unended(self) -> int:
+        error = ChatError(ErrorKind.INTERRUPTED, INTERRUPTED_MESSAGE, cause="restart")
+        async with self._write() as conn:
+            rows = (
+                await conn.execute(
+                    select(exchanges.c.conversation_id, exchanges.c.position, exchanges.c.record).where(
+                        exchanges.c.status.in_(UNENDED)
+                    )
+                )
+            ).all()
+            for row in rows:
+                exchange = Exchange.from_dict(row.record)  # its response, whatever arrived, is kept
+                exchange.status = Status.STOPPED
+                exchange.error = error
+                await conn.execute(
+                    update(exchanges)
+                    .where(
+                        exchanges.c.conversation_id == row.conversation_id,
+                        exchanges.c.position == row.position,
+                    )
+                    .values(_exchange_row(exchange))
+                )
+        return len(rows)
+
+
+def _exchange_row(exchange: Exchange) -> dict[str, Any]:
+    return {
+        "exchange_id": exchange.id,
+        "status": exchange.status.value,
+        "prompt_search": exchange.prompt.text.casefold(),
+        "answer_search": exchange.text.casefold(),
+        "record": exchange.to_dict(),
+    }
+
+
+def _info(row: Any) -> ConversationInfo:
+    return ConversationInfo(
+        id=row.id,
+        owner=row.owner,
+        title=row.title,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        exchange_count=int(row.exchange_count),
+    )
+
+
+def _found(rowcount: int, conversation_id: str) -> None:
+    if rowcount == 0:
+        raise ChatError(
+            ErrorKind.NOT_FOUND, "There is no such conversation.", conversation_id=conversation_id
+        )

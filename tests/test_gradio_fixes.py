@@ -1,0 +1,107 @@
+"""The Gradio workarounds in ui/gradio_fixes.py, pinned to the Gradio version they were checked on.
+
+If Gradio is upgraded, the first test fails: re-check each workaround's premise (the tests below
+say what each relies on) and drop those Gradio no longer needs.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import gradio as gr
+import pytest
+from gradio.chat_interface import ChatInterface
+
+from ui.gradio_fixes import (
+    GRADIO_VERSION,
+    exchanges_on_screen,
+    last_turn_start,
+    message_box,
+    message_parts,
+)
+
+
+def test_the_workarounds_were_checked_on_the_installed_gradio():
+    assert gr.__version__ == GRADIO_VERSION
+
+
+def test_chat_interface_shows_a_message_with_files_as_one_user_message_of_parts():
+    # Premise of fix 2: a message's files and text arrive as parts of user messages, and a history
+    # holds no index of the exchange, so the screen's position must be counted from roles.
+    interface = ChatInterface.__new__(ChatInterface)
+    interface.multimodal = True
+    shown = interface._message_as_message_dict({"text": "hi", "files": ["/tmp/a.png"]}, "user")
+    assert shown == [{"role": "user", "content": [{"path": "/tmp/a.png"}, "hi"]}]
+
+
+def test_retry_pops_the_last_run_of_user_messages():
+    # Premise of fix 2: Gradio's own retry and undo remove the last run of user messages and
+    # everything after it, so counting runs tells how many exchanges the screen still shows.
+    source = inspect.getsource(ChatInterface._pop_last_user_message)
+    assert 'history[i]["role"] == "user"' in source
+
+
+def test_each_run_of_user_messages_is_one_exchange():
+    history = [
+        {"role": "user", "content": [{"type": "file", "file": {"path": "a.png"}}]},
+        {"role": "user", "content": [{"type": "text", "text": "What is this?"}]},
+        {"role": "assistant", "content": "A red square."},
+        {"role": "assistant", "content": "1 in · 2 out", "metadata": {"title": "Usage"}},
+        {"role": "user", "content": "And this?"},
+        {"role": "assistant", "content": "Another."},
+        {"role": "user", "content": "Last"},
+    ]
+    assert exchanges_on_screen(history) == 3
+
+
+def test_an_empty_or_malformed_history_shows_no_exchange():
+    assert exchanges_on_screen([]) == 0
+    assert exchanges_on_screen("not a history") == 0  # type: ignore[arg-type]
+    assert exchanges_on_screen([42, None]) == 0  # type: ignore[list-item]
+
+
+def test_the_last_turn_starts_at_its_first_user_message():
+    history = [
+        {"role": "user", "content": "one"},
+        {"role": "assistant", "content": "1"},
+        {"role": "user", "content": [{"path": "a.png"}]},
+        {"role": "user", "content": "two"},
+        {"role": "assistant", "content": "2"},
+    ]
+    assert last_turn_start(history) == 2
+
+
+def test_a_custom_message_box_needs_stop_btn_for_a_stop_button():
+    # Premise of fix 5: MultimodalTextbox's own default has no Stop button.
+    assert inspect.signature(gr.MultimodalTextbox.__init__).parameters["stop_btn"].default is False
+    assert message_box().stop_btn is True
+
+
+def test_gradio_passes_a_missing_payload_on_as_none():
+    # Premise of fix 4: without the guard, preprocess(None) returns None and ChatInterface fails.
+    assert gr.MultimodalTextbox().preprocess(None) is None
+
+
+def test_the_guarded_box_reads_a_missing_payload_as_blank():
+    assert message_box().preprocess(None) == {"text": "", "files": []}
+
+
+def test_the_guarded_box_refuses_a_payload_that_is_not_text_and_files():
+    box = message_box()
+    with pytest.raises(gr.Error, match=r"The message must be text"):
+        box.data_model.model_validate({"text": 42, "files": []})
+
+
+def test_message_parts_reads_a_string_or_a_dict():
+    assert message_parts("hi") == ("hi", [])
+    assert message_parts({"text": "hi", "files": ["a.png"]}) == ("hi", ["a.png"])
+    assert message_parts(None) == ("", [])
+
+
+def test_the_cancel_route_closes_the_chat_function_so_it_cannot_yield_a_receipt():
+    # Premise of fix 3: POST /gradio_api/cancel closes the event's iterator (it cannot yield again).
+    from gradio import routes
+
+    source = inspect.getsource(routes)
+    cancel = source[source.index('"/cancel"') :]
+    assert "safe_aclose_iterator(app.iterators[body.event_id])" in cancel[:3000]

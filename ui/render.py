@@ -1,0 +1,232 @@
+"""An exchange as chat messages: thinking, tool and source boxes, the answer, and its receipt.
+
+Every box is a `gr.ChatMessage` with a metadata title (Gradio draws it collapsible). The screen
+is never read back: the conversation's exchanges are the record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import gradio as gr
+
+from chat import blocks
+from chat.errors import ChatError
+from chat.exchange import Exchange, Status, Timings
+from chat.usage import PriceTable, Spend, TokenUsage, TurnStats, turn_stats
+from ui.wording import say
+
+BoxStatus = Literal["pending", "done"]
+THINKING_TITLE = "Thinking"
+REDACTED_TITLE = "Thinking (redacted)"
+USAGE_TITLE = "Usage"
+STOPPED_TITLE = "Stopped"
+SOURCES_TITLE = "Sources"
+NOTICE_TITLE = "\u26a0\ufe0f Error"
+NOT_RUN = "This app runs no tools, so Claude was told it could not be run."
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What to draw of one exchange: its blocks so far, its timings, and whether it is still live."""
+
+    exchange: Exchange
+    content: Sequence[dict[str, Any]]
+    timings: Timings
+    live: bool
+
+
+def shown(
+    exchange: Exchange, content: Sequence[dict[str, Any]] | None = None, timings: Timings | None = None
+) -> Shown:
+    """An exchange to draw (`content` and `timings` from the live reply while it streams)."""
+    live = not exchange.status.ended
+    return Shown(
+        exchange, exchange.content if content is None else content, timings or exchange.timings, live
+    )
+
+
+def exchange_messages(
+    item: Shown, prices: PriceTable | None = None, spend: Spend | None = None
+) -> list[gr.ChatMessage]:
+    """The chat messages of one answer: each block in order, cited sources, then how it ended."""
+    messages: list[gr.ChatMessage] = []
+    sources = blocks.Sources()
+    texts: list[blocks.TextPart] = []
+    parts = blocks.parts(item.content)
+    if item.live:  # a text block just started has nothing to show yet: the box above it is still live
+        parts = [p for p in parts if not (isinstance(p, blocks.TextPart) and not p.text)]
+
+    def flush() -> None:
+        if texts:
+            messages.append(gr.ChatMessage(content=blocks.joined_text(texts, sources.marker)))
+            texts.clear()
+
+    for index, part in enumerate(parts):
+        if isinstance(part, blocks.TextPart):
+            texts.append(part)
+            continue
+        flush()
+        last = index == len(parts) - 1
+        messages.append(_part_box(part, item, streaming=item.live and last))
+    flush()
+    if sources.cited:
+        messages.append(
+            box(SOURCES_TITLE, _sources_body(sources), log=f"{len(sources.cited)} cited", status="done")
+        )
+    exchange = item.exchange
+    if exchange.status.ended:
+        messages += _ending_notes(exchange)
+        if prices is not None and exchange.status is not Status.FAILED:
+            messages.append(usage_box(turn_stats(exchange, prices), spend, prices))
+        if exchange.error is not None:
+            messages.append(notice_message(exchange.error))
+    return messages
+
+
+def notice_message(error: ChatError) -> gr.ChatMessage:
+    """A failure notice in a box of its own, under the partial answer (see ui/gradio_fixes.py)."""
+    return gr.ChatMessage(content=say(error), metadata={"title": NOTICE_TITLE})
+
+
+def box(
+    title: str, body: str = "", log: str = "", status: BoxStatus | None = None, duration: float | None = None
+) -> gr.ChatMessage:
+    """A display-only box: pending shows a spinner and stays open; done closes it."""
+    metadata: dict[str, Any] = {"title": title}
+    if log:
+        metadata["log"] = log
+    if status:
+        metadata["status"] = status
+    if duration is not None:
+        metadata["duration"] = duration
+    return gr.ChatMessage(content=body, metadata=metadata)  # type: ignore[arg-type]
+
+
+def _part_box(part: blocks.Part, item: Shown, *, streaming: bool) -> gr.ChatMessage:
+    if isinstance(part, blocks.ThinkingPart):
+        return _thinking_box(part, item, streaming=streaming)
+    if isinstance(part, blocks.RedactedThinkingPart):
+        body = (
+            "Part of Claude's thinking was encrypted by the API. It is kept and sent back to Claude, unread."
+        )
+        return box(REDACTED_TITLE, body, status="done")
+    if isinstance(part, blocks.ToolCallPart):
+        if part.server:
+            action = blocks.tool_action(part)
+            doing = {"Searched the web": "Searching the web", "Fetched": "Fetching"}.get(action, action)
+            title = f"{doing if streaming else action}: {part.query or '…'}"
+            return box(title, "", status="pending" if streaming else "done")
+        body = f"```json\n{part.input_json()}\n```\n\n{NOT_RUN}"
+        return box(f"Tool call: {part.name}", body, log="not run", status="pending" if streaming else "done")
+    if isinstance(part, blocks.ToolResultPart):
+        if part.error:
+            return box("Search failed", f"The search tool reported `{part.error}`.", status="done")
+        links = "\n".join(
+            f"- [{s.title}]({s.url})" + (f" ({s.page_age})" if s.page_age else "") for s in part.sources
+        )
+        count = len(part.sources)
+        return box(f"Found {count} source{'s' * (count != 1)}", links, status="done")
+    assert isinstance(part, blocks.OtherBlock)
+    body = (
+        f"Claude sent a `{part.type}` block, which this app cannot show yet. It is kept in the conversation."
+    )
+    return box(f"Unsupported block: {part.type}", body, status="done")
+
+
+def _thinking_box(part: blocks.ThinkingPart, item: Shown, *, streaming: bool) -> gr.ChatMessage:
+    if streaming:
+        return box(THINKING_TITLE, part.text, status="pending")
+    timings = item.timings
+    ends = timings.answer_started if timings.answer_started is not None else timings.finished
+    started = timings.first_token or 0.0
+    stopped = timings.answer_started is None and item.exchange.status is Status.STOPPED
+    duration = None if ends is None else round(max(ends - started, 0.0), 1)
+    return box(THINKING_TITLE, part.text, log="stopped" if stopped else "", status="done", duration=duration)
+
+
+def _sources_body(sources: blocks.Sources) -> str:
+    lines = []
+    for number, citation in sources.cited:
+        link = f"[{citation.title or citation.url}]({citation.url})" if citation.url else citation.title or ""
+        quote = f"\n   > {citation.cited_text}" if citation.cited_text else ""
+        lines.append(f"{number}. {link}{quote}")
+    return "\n".join(lines)
+
+
+def _ending_notes(exchange: Exchange) -> list[gr.ChatMessage]:
+    if exchange.status is Status.STOPPED:
+        received = turn_stats(exchange, PriceTable({})).usage.output
+        body = "You stopped this answer. What arrived stays in the conversation, as shown."
+        return [box(STOPPED_TITLE, body, log=f"≈ {received:,} tokens received", status="done")]
+    stop_reason = exchange.stop_reason
+    if stop_reason == "max_tokens":
+        limit = exchange.request.get("max_tokens", 0)
+        body = (
+            f"The answer reached the max tokens limit ({limit:,} tokens, thinking included). "
+            "Ask Claude to continue, or raise Max tokens in Settings and retry."
+        )
+        return [box("Cut off at max tokens", body, log=f"limit {limit:,} tokens")]
+    if stop_reason == "model_context_window_exceeded":
+        body = (
+            "The conversation filled the model's context window. Undo or edit earlier turns, "
+            "or clear the chat and start again with a summary."
+        )
+        return [box("Cut off: context window full", body)]
+    if stop_reason == "refusal":
+        return [box("Claude declined to continue", "Rephrase the request, or start a new chat.")]
+    if stop_reason == "tool_use":
+        return [box("Claude asked for a tool", "This app runs no tools. Ask Claude to answer without it.")]
+    return []
+
+
+def usage_box(stats: TurnStats, spend: Spend | None, prices: PriceTable) -> gr.ChatMessage:
+    """The compact usage line of one answer, with the conversation's total in its body."""
+    approx = "≈ " if stats.estimated else ""
+    parts = [f"{approx}{_usage_line(stats.usage)}", _cost(stats.cost, approx)]
+    if stats.time_to_first_token is not None:
+        parts.append(f"{stats.time_to_first_token:.2f} s to first token")
+    if stats.tokens_per_second is not None:
+        parts.append(f"{approx}{stats.tokens_per_second:.0f} tokens/s")
+    body = [
+        f"This answer ({stats.model}): {approx}{_usage_detail(stats.usage)}; {_cost(stats.cost, approx)}."
+    ]
+    if stats.estimated:
+        body.append("Output tokens are estimated: the API reports them only when an answer ends.")
+    if spend is not None and spend.answers:
+        total = "≈ " if spend.estimated else ""
+        unpriced = (
+            f" ({spend.unpriced} answer(s) from unpriced models not included)" if spend.unpriced else ""
+        )
+        body.append(
+            f"This chat so far ({spend.answers} answer{'s' * (spend.answers > 1)}, retries and stops "
+            f"included): {_usage_detail(spend.usage)}; {total}${spend.cost:.4f}{unpriced}."
+        )
+    body.append(f"Costs are estimates from list prices checked {prices.checked}: {prices.source}")
+    return box(USAGE_TITLE, "\n\n".join(body), log=" · ".join(parts), status="done")
+
+
+def _usage_line(usage: TokenUsage) -> str:
+    line = f"{usage.input:,} in · {usage.output:,} out"
+    if usage.cache_read:
+        line += f" · {usage.cache_read:,} cache read"
+    if usage.cache_write:
+        line += f" · {usage.cache_write:,} cache write"
+    return line
+
+
+def _usage_detail(usage: TokenUsage) -> str:
+    return (
+        f"{usage.input:,} input, {usage.cache_read:,} cache-read, {usage.cache_write:,} cache-write "
+        f"and {usage.output:,} output tokens"
+    )
+
+
+def _cost(cost: float | None, approx: str) -> str:
+    if cost is None:
+        return "cost unknown (no price for this model)"
+    if 0 < cost < 0.0001:
+        return "< $0.0001"
+    return f"{approx}${cost:.4f}" if cost < 1 else f"{approx}${cost:.2f}"

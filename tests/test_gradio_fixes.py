@@ -14,6 +14,8 @@ from gradio.chat_interface import ChatInterface
 
 from ui.gradio_fixes import (
     GRADIO_VERSION,
+    _state_copies_after_answers,
+    add_stop_receipt,
     exchanges_on_screen,
     last_turn_start,
     message_box,
@@ -105,3 +107,29 @@ def test_the_cancel_route_closes_the_chat_function_so_it_cannot_yield_a_receipt(
     source = inspect.getsource(routes)
     cancel = source[source.index('"/cancel"') :]
     assert "safe_aclose_iterator(app.iterators[body.event_id])" in cancel[:3000]
+
+
+def test_chat_interface_copies_the_screen_into_its_state_after_each_answer():
+    # Premise of fix 3: the stop receipt is chained on ChatInterface's own copy of the screen into
+    # its history state after an answer (found by the chat function's name, `_submit_fn`).
+    with gr.Blocks():
+        interface = gr.ChatInterface(lambda message, history: message, multimodal=True, textbox=message_box())
+        copies = _state_copies_after_answers(interface)
+    assert copies, "ChatInterface no longer copies the screen into its state after _submit_fn"
+
+
+def test_the_stop_receipt_is_chained_after_every_copy_of_the_screen():
+    with gr.Blocks() as demo:
+        interface = gr.ChatInterface(lambda message, history: message, multimodal=True, textbox=message_box())
+        copies = _state_copies_after_answers(interface)
+
+        def after_copies() -> list[int]:
+            return sorted(fn.trigger_after for fn in demo.fns.values() if fn.trigger_after in copies)
+
+        before = after_copies()
+
+        async def redraw(shown: list, *inputs: object) -> list:
+            return shown
+
+        add_stop_receipt(interface, redraw, [])
+    assert after_copies() == sorted([*before, *copies])

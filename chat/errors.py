@@ -31,6 +31,7 @@ class ErrorKind(enum.Enum):
     RATE_LIMITED = "rate_limited"  # this conversation sends too many messages a minute
     BUDGET_SPENT = "budget_spent"  # the app's daily token budget is used up
     APP_BUSY = "app_busy"  # every stream slot is in use
+    VISITOR_BUSY = "visitor_busy"  # this owner has as many answers streaming as allowed
     KEY_REJECTED = "key_rejected"
     API_RATE_LIMITED = "api_rate_limited"
     API_BUSY = "api_busy"

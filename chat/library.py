@@ -1,0 +1,292 @@
+"""Conversations kept on the server, with answers that go on streaming when every watcher has left.
+
+A `Library` pairs the service with a store. It keeps one in-memory `Conversation` per stored
+conversation (every caller of one owner gets the same object), and runs each answer in a task
+of its own that saves it as it grows: a watcher follows a `LiveAnswer` and may leave at any
+time; only `stop` (or `close`) ends the answer early. Every call names the owner, and another
+owner's conversation behaves like one that does not exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+from chat.conversation import Conversation
+from chat.errors import ChatError, ErrorKind
+from chat.exchange import Exchange, Status
+from chat.options import TurnOptions
+from chat.reply import Reply
+from chat.service import ChatService, FileInput
+from chat.store import ConversationInfo, Store
+
+log = logging.getLogger(__name__)
+
+MAX_CACHED = 256
+
+
+class LiveAnswer:
+    """One answer being streamed and saved by the library; follow it with `async for _ in changes()`."""
+
+    def __init__(self, owner: str, conversation_id: str, position: int, reply: Reply) -> None:
+        self.owner = owner
+        self.conversation_id = conversation_id
+        self.position = position  # the exchange's index in its conversation
+        self.reply = reply
+        self.done = False  # True once the answer ended and its final exchange was saved
+        self.version = 0  # counts changes: each delta batch, then the end
+        self._changed = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._started = asyncio.Event()  # set once the task runs it (or the first save failed)
+
+    @property
+    def exchange(self) -> Exchange:
+        """The exchange being answered (its response is filled in when the answer ends)."""
+        return self.reply.exchange
+
+    @property
+    def text(self) -> str:
+        """The answer's text so far."""
+        return self.reply.text
+
+    async def changes(self) -> AsyncIterator[None]:
+        """Yield now, then whenever the answer changed since the last yield; end when it ends.
+
+        A slow watcher skips to the latest state. Leaving (break, cancel) never stops the answer.
+        """
+        seen = -1
+        while True:
+            if self.version != seen:
+                seen = self.version
+                yield
+            elif self.done:
+                return
+            else:
+                await self._changed.wait()
+
+    async def wait(self) -> Exchange:
+        """Wait for the answer to end and be saved; return its exchange."""
+        while not self.done:
+            await self._changed.wait()
+        return self.exchange
+
+    def _bump(self) -> None:
+        self.version += 1
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+
+@dataclasses.dataclass
+class _Entry:
+    owner: str
+    conversation: Conversation
+
+
+class Library:
+    """Stored conversations, their in-memory copies, and the answers streaming in them."""
+
+    def __init__(
+        self,
+        service: ChatService,
+        store: Store,
+        max_live_per_owner: int = 2,
+        save_interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        max_cached: int = MAX_CACHED,
+    ) -> None:
+        if max_live_per_owner < 1:
+            raise ValueError("max_live_per_owner must be at least 1")
+        self.service = service
+        self.store = store
+        self.max_live_per_owner = max_live_per_owner
+        self.save_interval = save_interval
+        self.max_cached = max_cached
+        self._clock = clock
+        self._cache: OrderedDict[str, _Entry] = OrderedDict()  # least recently used first
+        self._live: dict[str, LiveAnswer] = {}  # by conversation id
+
+    async def new(self, owner: str, title: str) -> ConversationInfo:
+        """A new empty conversation of this owner."""
+        return await self.store.create(owner, title)
+
+    async def conversation(self, owner: str, conversation_id: str) -> Conversation:
+        """The one in-memory copy of the conversation, loaded from the store on first use."""
+        entry = self._cache.get(conversation_id)
+        if entry is None:
+            if await self.store.get(owner, conversation_id) is None:
+                raise _not_found(conversation_id)
+            exchanges = await self.store.exchanges(owner, conversation_id)
+            entry = self._cache.get(conversation_id)  # another caller may have loaded it meanwhile
+            if entry is None:
+                entry = _Entry(owner, self.service.conversation(exchanges))
+                self._cache[conversation_id] = entry
+                self._evict(keep=conversation_id)
+        if entry.owner != owner:
+            raise _not_found(conversation_id)
+        self._cache.move_to_end(conversation_id)
+        return entry.conversation
+
+    async def ask(
+        self,
+        owner: str,
+        conversation_id: str,
+        text: object,
+        files: Sequence[FileInput] = (),
+        options: TurnOptions | None = None,
+    ) -> LiveAnswer:
+        """Send a message and start its answer streaming in a task of its own.
+
+        A refused message (by the service, or because this owner has too many answers streaming)
+        is saved as a failed exchange and raises ChatError; nothing is sent.
+        """
+        conversation = await self.conversation(owner, conversation_id)
+        busy = self._busy(owner, conversation_id)
+        if busy is not None:
+            refused = self.service.record(conversation, text, busy)
+            await self._save(owner, conversation_id, len(conversation.exchanges) - 1, refused)
+            raise busy
+        try:
+            reply = self.service.stream_reply(conversation, text, files, options=options)
+        except ChatError:
+            position = len(conversation.exchanges) - 1
+            await self._save(owner, conversation_id, position, conversation.exchanges[position])
+            raise
+        live = LiveAnswer(owner, conversation_id, len(conversation.exchanges) - 1, reply)
+        self._live[conversation_id] = live  # counted from here on: no await before this line
+        aiter(reply)  # its events exist now, so a stop before the task runs closes them unread
+        try:
+            streaming = dataclasses.replace(reply.exchange, status=Status.STREAMING)
+            await self.store.save(owner, conversation_id, live.position, streaming)
+        except BaseException:
+            await reply.aclose()
+            self._ended(live)
+            raise
+        live._task = asyncio.create_task(self._drive(live), name=f"answer {conversation_id}")
+        live._started.set()
+        return live
+
+    def live(self, owner: str, conversation_id: str) -> LiveAnswer | None:
+        """The answer streaming in this conversation of this owner, if any (a reloaded tab re-attaches)."""
+        live = self._live.get(conversation_id)
+        return live if live is not None and live.owner == owner else None
+
+    async def stop(self, owner: str, conversation_id: str) -> bool:
+        """Stop the conversation's answer at once, keeping and saving its partial text.
+
+        False when this owner has no answer streaming there (another owner's is left alone).
+        """
+        live = self.live(owner, conversation_id)
+        if live is None:
+            return False
+        await self._stop(live)
+        return True
+
+    async def keep(self, owner: str, conversation_id: str, count: int) -> None:
+        """Keep the first `count` exchanges, in memory and in the store (retry, undo, edit).
+
+        An answer streaming at a position cut off is stopped first.
+        """
+        conversation = await self.conversation(owner, conversation_id)
+        live = self.live(owner, conversation_id)
+        if live is not None and live.position >= count:
+            await self._stop(live)
+        conversation.keep(count)
+        await self.store.keep(owner, conversation_id, count)
+
+    async def close(self) -> None:
+        """Stop every live answer and save it."""
+        await asyncio.gather(*(self._stop(live) for live in list(self._live.values())))
+
+    # --- inside ----------------------------------------------------------------------------------
+
+    def _busy(self, owner: str, conversation_id: str) -> ChatError | None:
+        if conversation_id in self._live:
+            return ChatError(
+                ErrorKind.VISITOR_BUSY,
+                "An answer is still coming in this conversation: wait for it or stop it, then send "
+                "again. Nothing was sent.",
+                conversation_id=conversation_id,
+            )
+        streaming = sum(1 for live in self._live.values() if live.owner == owner)
+        if streaming >= self.max_live_per_owner:
+            return ChatError(
+                ErrorKind.VISITOR_BUSY,
+                f"You already have {streaming} answers coming, the most at once. Wait for one to "
+                "finish or stop it, then send again. Nothing was sent.",
+                limit=self.max_live_per_owner,
+            )
+        return None
+
+    def _evict(self, keep: str) -> None:
+        # Least recently used first, never one with a live answer nor the one just asked for.
+        for conversation_id in list(self._cache):
+            if len(self._cache) <= self.max_cached:
+                return
+            if conversation_id != keep and conversation_id not in self._live:
+                del self._cache[conversation_id]
+
+    async def _stop(self, live: LiveAnswer) -> None:
+        live._stopping = True
+        await live.reply.aclose()  # closes the upstream; cancels the task if it is mid-read
+        await live._started.wait()
+        if live._task is not None:
+            await asyncio.wait({live._task})  # its final save
+
+    async def _drive(self, live: LiveAnswer) -> None:
+        reply, clock = live.reply, self._clock
+        last_save = clock()
+        try:
+            async with reply:
+                async for _ in reply:
+                    live._bump()
+                    if clock() - last_save >= self.save_interval:
+                        await self._save_snapshot(live)
+                        last_save = clock()
+        except ChatError:
+            pass  # failed: the exchange says why, and keeps what arrived
+        except asyncio.CancelledError:
+            if not live._stopping:
+                raise  # cancelled from outside (shutdown): saved below, then cancelled
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()  # stop() cancelled the read: the answer just ends here
+        finally:
+            try:
+                await self._save(live.owner, live.conversation_id, live.position, live.exchange)
+            finally:
+                self._ended(live)
+
+    def _ended(self, live: LiveAnswer) -> None:
+        if self._live.get(live.conversation_id) is live:
+            del self._live[live.conversation_id]
+        live._started.set()
+        live.done = True
+        live._bump()
+
+    async def _save_snapshot(self, live: LiveAnswer) -> None:
+        exchange = live.exchange
+        response: dict[str, Any] = {
+            "type": "message",
+            "role": "assistant",
+            "model": exchange.model,
+            "content": live.reply.content,
+        }
+        partial = dataclasses.replace(exchange, status=Status.STREAMING, response=response)
+        await self._save(live.owner, live.conversation_id, live.position, partial)
+
+    async def _save(self, owner: str, conversation_id: str, position: int, exchange: Exchange) -> None:
+        try:
+            await self.store.save(owner, conversation_id, position, exchange)
+        except Exception:
+            log.exception("could not save exchange %s of conversation %s", position, conversation_id)
+
+
+def _not_found(conversation_id: str) -> ChatError:
+    return ChatError(ErrorKind.NOT_FOUND, "There is no such conversation.", conversation_id=conversation_id)

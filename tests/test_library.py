@@ -22,7 +22,6 @@ from chat.library import Library, LiveAnswer
 from chat.store import Store
 from chat.wire import Response
 from tests.conftest import make_settings
-from tests.postgres import Cluster, postgres_cluster  # noqa: F401  (the session's cluster fixture)
 from tests.upstream import TEST_KEY, InProcess, cut_mid_stream, replies, text_reply
 
 WAIT = 10.0  # the most any test waits for an answer to end
@@ -51,29 +50,6 @@ class Shelf:
 
 
 # --- fixtures and helpers --------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def url(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[str]:
-    """A URL of an empty database: a SQLite file, or a fresh database on the session's PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}"
-        return
-    cluster: Cluster = request.getfixturevalue("postgres_cluster")
-    name = await cluster.create_database()
-    try:
-        yield cluster.url(name)
-    finally:
-        await cluster.drop_database(name)
-
-
-@pytest.fixture
-async def store(url: str) -> AsyncIterator[Store]:
-    opened = await Store.open(url)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 @pytest.fixture
@@ -193,15 +169,15 @@ async def test_many_watchers_follow_one_answer_to_the_same_end(shelf):
 # --- saving as it streams --------------------------------------------------------------------------
 
 
-async def test_the_new_exchange_is_saved_at_once_as_streaming(shelf, store, url):
+async def test_the_new_exchange_is_saved_at_once_as_streaming(shelf, store, database_url):
     made = shelf(paced())
     conversation_id = await made.new()
     await made.library.ask("ann", conversation_id, "hello there")
-    assert await stored_statuses(url) == ["streaming"]
+    assert await stored_statuses(database_url) == ["streaming"]
     assert [e.prompt.text for e in await store.exchanges("ann", conversation_id)] == ["hello there"]
 
 
-async def test_the_partial_answer_is_in_the_store_within_a_second_then_the_whole(shelf, store, url):
+async def test_the_partial_answer_is_in_the_store_within_a_second_then_the_whole(shelf, store, database_url):
     made = shelf(paced(0.05))  # 1.5 s of answer, saved every second (the default)
     conversation_id = await made.new()
     live = await made.library.ask("ann", conversation_id, "hi")
@@ -215,12 +191,12 @@ async def test_the_partial_answer_is_in_the_store_within_a_second_then_the_whole
 
     partial = await asyncio.wait_for(partial_in_store(), 1.3)
     assert WHOLE.startswith(partial) and partial != WHOLE
-    assert not live.done and await stored_statuses(url) == ["streaming"]
+    assert not live.done and await stored_statuses(database_url) == ["streaming"]
 
     await ended(live)
     saved = await store.exchanges("ann", conversation_id)
     assert [(e.status, e.text) for e in saved] == [(Status.COMPLETE, WHOLE)]
-    assert await stored_statuses(url) == ["complete"]
+    assert await stored_statuses(database_url) == ["complete"]
 
 
 async def test_an_answer_cut_mid_stream_is_saved_failed_with_its_partial_text(shelf, store):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from chat.errors import ChatError, ErrorKind
 from chat.exchange import Exchange, Prompt, Status, Timings
 from chat.files import FileRef
 from chat.store import ConversationInfo, Store, database_url, title_for
-from tests.postgres import Cluster, postgres_cluster  # noqa: F401  (the session's cluster fixture)
 
 MODEL = "claude-sonnet-5-5"
 RESTARTED = ChatError(
@@ -33,30 +31,6 @@ def exchange(prompt: str = "hi", answer: str = "Hello", status: Status = Status.
         "usage": {"input_tokens": 1, "output_tokens": 1},
     }
     return Exchange(Prompt(prompt), {"model": MODEL}, status=status, response=response)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def url(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[str]:
-    """A URL of an empty database: a SQLite file, or a fresh database on the session's PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}"
-        return
-    cluster: Cluster = request.getfixturevalue("postgres_cluster")
-    name = await cluster.create_database()
-    try:
-        yield cluster.url(name)
-    finally:
-        await cluster.drop_database(name)
-
-
-@pytest.fixture
-async def store(url: str) -> AsyncIterator[Store]:
-    """An open store on an empty database."""
-    opened = await Store.open(url)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def column(url: str, sql: str) -> list[Any]:
@@ -130,14 +104,14 @@ async def test_rename_changes_the_title(store: Store) -> None:
     assert renamed is not None and renamed.title == "Budget"
 
 
-async def test_delete_removes_the_conversation_and_its_exchanges(store: Store, url: str) -> None:
+async def test_delete_removes_the_conversation_and_its_exchanges(store: Store, database_url: str) -> None:
     gone, kept = await store.create("ann", "gone"), await store.create("ann", "kept")
     await store.save("ann", gone.id, 0, exchange())
     await store.save("ann", kept.id, 0, exchange())
     await store.delete("ann", gone.id)
     assert await store.get("ann", gone.id) is None and await store.exchanges("ann", gone.id) == []
     assert ids(await store.list("ann")) == [kept.id]
-    assert await column(url, "SELECT conversation_id FROM exchanges") == [kept.id]
+    assert await column(database_url, "SELECT conversation_id FROM exchanges") == [kept.id]
 
 
 # --- search ----------------------------------------------------------------------------------------
@@ -296,7 +270,7 @@ async def test_an_unknown_conversation_is_not_found(store: Store) -> None:
 # --- expiry ----------------------------------------------------------------------------------------
 
 
-async def test_expire_deletes_only_conversations_not_updated_since(store: Store, url: str) -> None:
+async def test_expire_deletes_only_conversations_not_updated_since(store: Store, database_url: str) -> None:
     stale, touched = await store.create("ann", "stale"), await store.create("bob", "touched")
     await store.save("ann", stale.id, 0, exchange())
     await asyncio.sleep(0.01)
@@ -306,15 +280,15 @@ async def test_expire_deletes_only_conversations_not_updated_since(store: Store,
     fresh = await store.create("ann", "fresh")
     assert await store.expire(cutoff) == [stale.id]
     assert ids(await store.list("ann")) == [fresh.id] and ids(await store.list("bob")) == [touched.id]
-    assert await column(url, "SELECT conversation_id FROM exchanges") == [touched.id]
+    assert await column(database_url, "SELECT conversation_id FROM exchanges") == [touched.id]
     assert await store.expire(cutoff) == []
 
 
 # --- opening ---------------------------------------------------------------------------------------
 
 
-async def test_reopening_stops_unended_answers_and_keeps_their_partial_text(url: str) -> None:
-    store = await Store.open(url)
+async def test_reopening_stops_unended_answers_and_keeps_their_partial_text(database_url: str) -> None:
+    store = await Store.open(database_url)
     made = await store.create("ann", "t")
     done = exchange("one", "Complete answer")
     await store.save("ann", made.id, 0, done)
@@ -322,7 +296,7 @@ async def test_reopening_stops_unended_answers_and_keeps_their_partial_text(url:
     await store.save("ann", made.id, 2, Exchange(Prompt("three"), {"model": MODEL}))  # pending
     await store.close()
 
-    reopened = await Store.open(url)
+    reopened = await Store.open(database_url)
     try:
         assert reopened.interrupted_on_open == 2
         first, second, third = await reopened.exchanges("ann", made.id)
@@ -331,18 +305,22 @@ async def test_reopening_stops_unended_answers_and_keeps_their_partial_text(url:
         assert second.error is not None and second.error.to_dict() == RESTARTED
         assert third.status is Status.STOPPED and third.response is None
         assert third.error is not None and third.error.to_dict() == RESTARTED
-        assert sorted(await column(url, "SELECT status FROM exchanges")) == ["complete", "stopped", "stopped"]
+        assert sorted(await column(database_url, "SELECT status FROM exchanges")) == [
+            "complete",
+            "stopped",
+            "stopped",
+        ]
     finally:
         await reopened.close()
 
 
-async def test_reopening_with_nothing_unended_marks_nothing(url: str) -> None:
-    store = await Store.open(url)
+async def test_reopening_with_nothing_unended_marks_nothing(database_url: str) -> None:
+    store = await Store.open(database_url)
     made = await store.create("ann", "t")
     await store.save("ann", made.id, 0, exchange("two", "Hel", Status.STREAMING))
     await store.close()
-    await (await Store.open(url)).close()
-    again = await Store.open(url)
+    await (await Store.open(database_url)).close()
+    again = await Store.open(database_url)
     try:
         assert again.interrupted_on_open == 0
         assert (await again.exchanges("ann", made.id))[0].error is not None
@@ -350,22 +328,22 @@ async def test_reopening_with_nothing_unended_marks_nothing(url: str) -> None:
         await again.close()
 
 
-async def test_the_schema_version_is_recorded_once(url: str) -> None:
+async def test_the_schema_version_is_recorded_once(database_url: str) -> None:
     for _ in range(2):
-        store = await Store.open(url)
+        store = await Store.open(database_url)
         assert store.version == 1
         await store.close()
-    assert await column(url, "SELECT version FROM schema_version") == [1]
+    assert await column(database_url, "SELECT version FROM schema_version") == [1]
 
 
-async def test_reopening_keeps_every_conversation(url: str) -> None:
-    store = await Store.open(url)
+async def test_reopening_keeps_every_conversation(database_url: str) -> None:
+    store = await Store.open(database_url)
     made = await store.create("ann", "kept")
     saved = exchange()
     await store.save("ann", made.id, 0, saved)
     listed = await store.list("ann")
     await store.close()
-    reopened = await Store.open(url)
+    reopened = await Store.open(database_url)
     try:
         assert await reopened.list("ann") == listed
         assert [e.to_dict() for e in await reopened.exchanges("ann", made.id)] == [saved.to_dict()]
@@ -373,11 +351,13 @@ async def test_reopening_keeps_every_conversation(url: str) -> None:
         await reopened.close()
 
 
-async def test_a_database_from_a_newer_app_is_refused(url: str) -> None:
-    await (await Store.open(url)).close()
-    await column(url, "INSERT INTO schema_version (version, applied_at) VALUES (99, '2030-01-01 00:00:00')")
+async def test_a_database_from_a_newer_app_is_refused(database_url: str) -> None:
+    await (await Store.open(database_url)).close()
+    await column(
+        database_url, "INSERT INTO schema_version (version, applied_at) VALUES (99, '2030-01-01 00:00:00')"
+    )
     with pytest.raises(ChatError) as caught:
-        await Store.open(url)
+        await Store.open(database_url)
     assert caught.value.kind is ErrorKind.CONFIG and caught.value.facts["version"] == 99
 
 

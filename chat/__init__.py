@@ -1,7 +1,7 @@
 """A streaming Claude chat service: no UI inside, the Anthropic client handed in.
 
 Build a `ChatService` once (client, settings, models, guards), ask it for a `Conversation`
-per visitor, and stream each answer with `conversation.stream_reply(...)`; every exchange is
+per visitor, and stream each answer with `service.stream_reply(conversation, ...)`; every exchange is
 recorded as plain data (`Exchange`), from which history, export and every screen derive.
 """
 

@@ -137,6 +137,11 @@ def _check_image(attachment: Attachment) -> None:
         with Image.open(BytesIO(attachment.data)) as image:
             width, height = image.size
             image.verify()
+    except Image.DecompressionBombError as error:  # more pixels than Pillow will decode safely
+        raise refused(
+            f"{attachment.name} has too many pixels to read safely; Claude accepts images up to "
+            f"{MAX_IMAGE_SIDE_PX}x{MAX_IMAGE_SIDE_PX} px. Resize it and try again."
+        ) from error
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise refused(f"{attachment.name} could not be read as an image: the file is damaged.") from error
     if max(width, height) > MAX_IMAGE_SIDE_PX:

@@ -146,35 +146,102 @@ def _exchanges(payload: Mapping[str, Any], files: FileStore, name: str) -> list[
         where = f"exchange {number}"
         if not isinstance(item, Mapping):
             raise _bad(f"The conversation is not valid: {where} is not an exchange.")
+        problem = _exchange_problem(item)
+        if problem:
+            raise _bad(f"The conversation is not valid: {where} {problem}.")
         try:
             exchange = Exchange.from_dict(item)
-        except (KeyError, TypeError, ValueError) as error:
+        except (AttributeError, KeyError, TypeError, ValueError) as error:
             raise _bad(f"The conversation is not valid: {where} cannot be read ({error}).") from None
-        if not isinstance(exchange.prompt.text, str) or not isinstance(
-            exchange.request.get("model", ""), str
-        ):
-            raise _bad(f"The conversation is not valid: {where} has a malformed prompt or request.")
-        _check_response(exchange.response, where)
         refs = tuple(_stored_ref(ref, attachments, files, where) for ref in exchange.prompt.files)
         exchange.prompt = Prompt(exchange.prompt.text, refs)
         exchanges.append(exchange)
     return exchanges
 
 
-def _check_response(response: Mapping[str, Any] | None, where: str) -> None:
-    if response is None:
-        return
-    content = response.get("content")
-    if not isinstance(content, list) or not all(
-        isinstance(block, Mapping) and isinstance(block.get("type"), str) for block in content
+def _exchange_problem(item: Mapping[str, Any]) -> str | None:
+    """What is malformed in an exported exchange (every field the app reads), or None."""
+    prompt = item.get("prompt")
+    if not isinstance(prompt, Mapping) or not isinstance(prompt.get("text", ""), str):
+        return "has no prompt text"
+    refs = prompt.get("files", [])
+    if not isinstance(refs, list) or not all(_is_ref(ref) for ref in refs):
+        return "has a malformed file reference"
+    if not prompt.get("text", "").strip() and not refs:
+        return "has an empty prompt"
+    request = item.get("request", {})
+    if not isinstance(request, Mapping) or not _typed(request, model=str, system=str, max_tokens=int):
+        return "has a malformed request"
+    if not _typed(request, thinking=Mapping, output_config=Mapping, tools=list):
+        return "has malformed request options"
+    if item.get("status", "complete") not in {status.value for status in Status}:
+        return f"has an unknown status {item.get('status')!r}"
+    timings = item.get("timings", {})
+    if not isinstance(timings, Mapping) or not all(
+        value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+        for value in timings.values()
     ):
-        raise _bad(f"The conversation is not valid: the answer in {where} has malformed content.")
+        return "has malformed timings"
+    if not isinstance(item.get("error") or {}, Mapping):
+        return "has a malformed error"
+    return _response_problem(item.get("response"))
+
+
+def _response_problem(response: Any) -> str | None:
+    if response is None:
+        return None
+    if not isinstance(response, Mapping):
+        return "has a malformed answer"
+    content, usage = response.get("content"), response.get("usage", {})
+    if not isinstance(content, list) or not all(_is_block(block) for block in content):
+        return "has an answer with malformed content"
+    if not isinstance(usage, Mapping) or not all(
+        value is None or isinstance(value, int | Mapping) for value in usage.values()
+    ):
+        return "has malformed usage"
+    return None
+
+
+def _is_block(block: Any) -> bool:
+    if not isinstance(block, Mapping) or not isinstance(block.get("type"), str):
+        return False
+    if block["type"] == "text" and not isinstance(block.get("text", ""), str):
+        return False
+    citations = block.get("citations")
+    if citations is not None and not (
+        isinstance(citations, list) and all(isinstance(c, Mapping) for c in citations)
+    ):
+        return False
+    result = block.get("content")
+    return not block["type"].endswith("_tool_result") or isinstance(result, list | Mapping)
+
+
+def _is_ref(ref: Any) -> bool:
+    return (
+        isinstance(ref, Mapping)
+        and _typed(ref, name=str, media_type=str, sha256=str, size=int)
+        and len(str(ref.get("sha256", ""))) == 64
+        and all(c in "0123456789abcdef" for c in str(ref.get("sha256", "")))
+        and all(key in ref for key in ("name", "media_type", "sha256", "size"))
+    )
+
+
+def _typed(data: Mapping[str, Any], **types: type | Any) -> bool:
+    """True when each named field is absent or of its type (a bool is not an int)."""
+    for key, kind in types.items():
+        if key in data:
+            value = data[key]
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                return False
+    return True
 
 
 def _stored_ref(ref: FileRef, attachments: Mapping[str, Any], files: FileStore, where: str) -> FileRef:
     entry = attachments.get(ref.sha256)
+    if entry is None:
+        return ref  # it was gone when exported: the history tells Claude the file is unavailable
     if not isinstance(entry, Mapping):
-        raise _bad(f"The conversation is not valid: {ref.name} in {where} is missing from its attachments.")
+        raise _bad(f"The conversation is not valid: {ref.name} in {where} is not a file.")
     data = _decoded(entry.get("data"), where)
     _check_loaded(Attachment(ref.name, str(entry.get("media_type")), data))
     stored = files.put(ref.name, str(entry.get("media_type")), data)
@@ -277,7 +344,9 @@ def _part_markdown(part: blocks.Part) -> list[str]:
         return [f"*Called the tool `{part.name}` with:*", "", "```json", part.input_json(), "```"]
     if isinstance(part, blocks.ToolResultPart):
         if part.error:
-            return [f"*The search failed: {part.error}*"]
+            return [
+                f"*The {part.type.removesuffix('_tool_result').replace('_', ' ')} tool failed: {part.error}*"
+            ]
         return ["*Results:*", "", *(f"- [{s.title}]({s.url})" for s in part.sources)]
     if isinstance(part, blocks.OtherBlock):
         return [f"*A block of type `{part.type}` (this app cannot show it)*"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import secrets
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -51,7 +52,7 @@ class FileStore:
         path = self.path(digest)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_suffix(f".{os.getpid()}.tmp")
+            temporary = path.with_suffix(f".{os.getpid()}.{secrets.token_hex(4)}.tmp")  # one per writer
             temporary.write_bytes(data)
             temporary.replace(path)  # atomic: a reader never sees half a file
         return FileRef(name, media_type, digest, len(data))

@@ -62,10 +62,19 @@ def assistant_content(exchange: Exchange) -> list[dict[str, Any]] | None:
     if not exchange.status.ended:
         return None
     if exchange.status is Status.COMPLETE:
-        kept = [b for b in exchange.content if b.get("type") != "text" or str(b.get("text", "")).strip()]
+        kept = [block for block in exchange.content if _sendable(block)]
         return kept if any(b.get("type") not in THINKING_TYPES for b in kept) else None
     text = shown_text(exchange)
     return [{"type": "text", "text": text}] if text.strip() else None
+
+
+def _sendable(block: Mapping[str, Any]) -> bool:
+    # The API refuses empty text blocks and thinking without its signature.
+    if block.get("type") == "text":
+        return isinstance(block.get("text"), str) and bool(block["text"].strip())
+    if block.get("type") == "thinking":
+        return isinstance(block.get("signature"), str) and bool(block["signature"])
+    return True
 
 
 def shown_text(exchange: Exchange) -> str:

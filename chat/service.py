@@ -12,7 +12,7 @@ from chat.attachments import check_request, file_name, load_attachment
 from chat.client import ChatClient, make_client
 from chat.config import Settings
 from chat.conversation import Conversation
-from chat.errors import ChatError, refused
+from chat.errors import ChatError, explain, refused
 from chat.exchange import Exchange, Prompt, Status
 from chat.files import FileRef, FileStore
 from chat.history import History, history, user_message
@@ -104,8 +104,19 @@ class ChatService:
         The exchange is recorded at once. A refused message raises ChatError, is recorded as
         failed, and nothing is sent.
         """
+        return self.answer(conversation, self.record(conversation, text), text, files, options=options)
+
+    def answer(
+        self,
+        conversation: Conversation,
+        exchange: Exchange,
+        text: object,
+        files: Sequence[FileInput] = (),
+        *,
+        options: TurnOptions | None = None,
+    ) -> Reply:
+        """Start the answer to an exchange just recorded (`record`); as `stream_reply` otherwise."""
         options = options or self.settings.defaults
-        exchange = self.record(conversation, text)
         try:
             exchange.prompt = Prompt(self._checked_text(text, files), self._stored(files))
             request = self.request(conversation, options, exchange.prompt)
@@ -113,9 +124,10 @@ class ChatService:
             check_request(request)
             conversation.rate_limit.admit()
             self.budget.check()
-        except ChatError as error:
+        except Exception as failure:  # a refusal, or a file that broke a reader: nothing is sent
+            error = explain(failure)
             exchange.status, exchange.error = Status.FAILED, error
-            raise
+            raise error from failure
         reply = Reply(self.upstream, request, exchange, on_end=lambda ended: self._ended(conversation, ended))
         conversation.last_reply = reply
         return reply

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+from PIL import Image
 
 from chat import ChatError, ErrorKind, Status
 from chat.attachments import MB, check_request, load_attachment
@@ -132,3 +133,14 @@ def test_a_request_whose_files_exceed_32_mb_is_refused():
     request = {"messages": [{"role": "user", "content": [pdf] * 33}]}
     with pytest.raises(ChatError, match=r"33\.0 MB; Claude accepts requests up to 32\.0 MB"):
         check_request(request)
+
+
+async def test_an_image_bomb_is_refused_as_too_many_pixels_and_nothing_is_sent(tmp_path):
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (14000, 14000)).save(bomb)  # a few KB on disk, 196 million pixels decoded
+    chat = Chat()
+    with pytest.raises(ChatError, match=r"bomb\.png has too many pixels to read safely") as raised:
+        chat.stream("what is this?", [bomb])
+    assert raised.value.kind is ErrorKind.REFUSED
+    assert chat.requests == []
+    assert chat.conversation.exchanges[0].status is Status.FAILED

@@ -225,9 +225,28 @@ async def test_a_loaded_conversation_shown_on_screen_is_kept_not_rebuilt(chat_wi
     assert len(loaded) == 1 and all(a is b for a, b in zip(later.conversation.exchanges, loaded, strict=True))
     *shown_files, text = screen[0]["content"]
     assert text == "what are these?"
-    assert [(Path(f["path"]).parent.name, Path(f["path"]).name) for f in shown_files] == [
+    assert [(Path(f["path"]).parent.parent.name, Path(f["path"]).name) for f in shown_files] == [
         ("turn-1", "red.png"),
         ("turn-1", "a.pdf"),
+    ]
+
+
+async def test_two_loaded_files_of_one_name_are_both_shown(tmp_path):
+    chat = Chat(text_reply("Two squares."))
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir(), second.mkdir()
+    write_image(first / "image.png", size=(4, 3)), write_image(second / "image.png", size=(5, 3))
+    await chat.send("these?", [first / "image.png", second / "image.png"])
+    path = tmp_path / "conversation.json"
+    path.write_text(export_json(chat.service, chat.conversation, chat.settings.defaults))
+    later = Chat(settings=chat.settings)
+    screen, *_ = ChatPage(later.service, ServerSettings()).load(str(path), later.conversation)
+    *shown_files, _text = screen[0]["content"]
+    shown = [Path(f["path"]) for f in shown_files]
+    assert [p.name for p in shown] == ["image.png", "image.png"] and shown[0] != shown[1]
+    assert [p.read_bytes() for p in shown] == [
+        (first / "image.png").read_bytes(),
+        (second / "image.png").read_bytes(),
     ]
 
 
@@ -279,11 +298,36 @@ def test_a_bad_file_is_refused_with_what_is_wrong(tmp_path, data, message):
     assert raised.value.kind is ErrorKind.BAD_EXPORT
 
 
-async def test_an_export_missing_an_attached_file_is_refused(chat_with_files, tmp_path):
+async def test_an_export_missing_an_attached_file_loads_and_tells_claude_it_is_unavailable(
+    chat_with_files, tmp_path
+):
     chat, files = chat_with_files
     await chat.send("what are these?", files)
     exported = export_data(chat.service, chat.conversation, chat.settings.defaults)
     exported["attachments"] = {}
-    with pytest.raises(ChatError, match=r"red\.png in exchange 1 is missing from its attachments") as raised:
-        load_export(json.dumps(exported), FileStore(tmp_path))
-    assert raised.value.kind is ErrorKind.BAD_EXPORT
+    (loaded,) = load_export(json.dumps(exported), FileStore(tmp_path / "empty"))
+    later = Chat(settings=chat.settings, files=FileStore(tmp_path / "empty"))
+    later.conversation.replace([loaded])
+    content = later.messages[0]["content"]
+    assert any("red.png was attached here but is unavailable" in block.get("text", "") for block in content)
+
+
+async def test_an_exported_exchange_with_a_malformed_field_is_refused_with_what_is_wrong(
+    chat_with_files, tmp_path
+):
+    chat, files = chat_with_files
+    await chat.send("what are these?", files)
+    broken = {
+        "timings": [1],
+        "prompt": [1],
+        "status": "exploded",
+        "request": {"output_config": "high"},
+        "response": {"content": [{"type": "text", "text": None}]},
+        "error": "boom",
+    }
+    for field, value in broken.items():
+        exported = export_data(chat.service, chat.conversation, chat.settings.defaults)
+        exported["exchanges"][0][field] = value
+        with pytest.raises(ChatError, match=r"The conversation is not valid: exchange 1 ") as raised:
+            load_export(json.dumps(exported), FileStore(tmp_path))
+        assert raised.value.kind is ErrorKind.BAD_EXPORT, field

@@ -71,9 +71,10 @@ class ChatPage:
             gr.Warning(say(error))
             yield self.messages(exchange)
             return
+        exchange = self.service.record(conversation, text)  # held: Clear or Load may change the list
         try:
             async with (
-                self.service.stream_reply(conversation, text, files, options=options) as reply,
+                self.service.answer(conversation, exchange, text, files, options=options) as reply,
                 aclosing(coalesce(reply, self.server.update_interval)) as updates,
             ):
                 async for _ in updates:
@@ -81,9 +82,8 @@ class ChatPage:
         except Exception as error:  # explain() logs the details and keeps them off the page
             explained = explain(error)
             gr.Warning(say(explained))
-            exchange = conversation.exchanges[-1]
             exchange.error = exchange.error or explained  # a failure of ours, after the reply ended
-        yield self.messages(conversation.exchanges[-1], conversation)
+        yield self.messages(exchange, conversation)
 
     def options(
         self,
@@ -127,7 +127,8 @@ class ChatPage:
         ):
             return gr.skip()
         index = reply.exchange.context
-        if exchanges_on_screen(history) != index + 1:
+        current = conversation.exchanges[index] if index < len(conversation.exchanges) else None
+        if current is not reply.exchange or exchanges_on_screen(history) != index + 1:
             return gr.skip()  # the screen moved on (an undo, say)
         start = last_turn_start(history)
         users = [m for m in history[start:] if m.get("role") == "user"]
@@ -143,8 +144,11 @@ class ChatPage:
         thinking: bool | None = None,
         effort: str | None = None,
     ) -> Any:
-        """Write the conversation as the exact JSON export and a Markdown transcript; offer both."""
-        conversation.keep(exchanges_on_screen(history))
+        """Write the conversation as the exact JSON export and a Markdown transcript; offer both.
+
+        It exports what the screen's history shows: an answer still streaming is not part of it yet.
+        """
+        conversation = Conversation(conversation.exchanges[: exchanges_on_screen(history)])
         try:
             options = self.options(model, system_prompt, max_tokens, thinking, effort)
         except ChatError:
@@ -161,26 +165,30 @@ class ChatPage:
             exchanges = load_export(Path(path).read_bytes(), self.service.files, Path(path).name)
         except ChatError as error:
             raise gr.Error(say(error)) from error
-        conversation.replace(exchanges)
-        screen = self.screen(exchanges, conversation)
+        screen = self.screen(exchanges, None)
         options = loaded_options(exchanges, self.service.settings.defaults, self.service.models)
+        conversation.clear()
+        conversation.replace(exchanges)
         panel = (
             options.model,
             options.system_prompt,
             options.max_tokens,
             options.thinking,
-            options.effort or "default",
+            options.effort or DEFAULT_EFFORT,
         )
         return (screen, screen, conversation, *panel)
 
-    def screen(self, exchanges: Sequence[Exchange], conversation: Conversation) -> list[Any]:
+    def screen(self, exchanges: Sequence[Exchange], conversation: Conversation | None) -> list[Any]:
         """Chat messages showing whole exchanges, their files copied out under their own names."""
         folder = Path(tempfile.mkdtemp(prefix="chat-load-"))
         messages: list[Any] = []
         for number, exchange in enumerate(exchanges, start=1):
             paths = []
-            for ref in exchange.prompt.files:
-                path = folder / f"turn-{number}" / Path(ref.name).name
+            for index, ref in enumerate(exchange.prompt.files, start=1):
+                if not self.service.files.path(ref.sha256).exists():
+                    continue  # gone from the data folder: the history says so to Claude
+                name = Path(ref.name).name.strip(". ") or "file"
+                path = folder / f"turn-{number}" / str(index) / name  # two files may share a name
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(self.service.files.read(ref))
                 paths.append({"path": str(path)})

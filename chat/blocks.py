@@ -190,6 +190,22 @@ class Sources:
         return f" [[{number}]]({citation.url})" if citation.url else f" [{number}]"
 
 
-def tool_action(part: ToolCallPart) -> str:
-    """What a server tool did, in words: searched the web, fetched a page, or used a tool."""
-    return {"web_search": "Searched the web", "web_fetch": "Fetched"}.get(part.name, f"Used {part.name}")
+TOOL_ACTIONS = {"web_search": ("Searched the web", "Searching the web"), "web_fetch": ("Fetched", "Fetching")}
+TOOL_RESULT_NAMES = {"web_search_tool_result": "Web search", "web_fetch_tool_result": "Web fetch"}
+
+
+def tool_action(part: ToolCallPart, *, ongoing: bool = False) -> str:
+    """What a server tool did (or, `ongoing`, is doing), in words: searched the web, fetched a page..."""
+    done, doing = TOOL_ACTIONS.get(part.name, (f"Used {part.name}", f"Using {part.name}"))
+    return doing if ongoing else done
+
+
+def tool_result_name(part: ToolResultPart) -> str:
+    """The tool a result came from, in words: "Web search", "Web fetch", "Code execution"..."""
+    fallback = part.type.removesuffix("_tool_result").replace("_", " ").capitalize()
+    return TOOL_RESULT_NAMES.get(part.type, fallback)
+
+
+def block_text(content: Iterable[Mapping[str, Any]], kind: str) -> str:
+    """The `text` of a message's text blocks, or the `thinking` of its thinking blocks, joined."""
+    return "".join(str(block.get(kind) or "") for block in content if block.get("type") == kind)

@@ -14,10 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from chat.blocks import block_text
 from chat.errors import ChatError
 from chat.files import FileRef
-
-FORMAT_VERSION = 1
 
 
 class Status(enum.Enum):
@@ -95,12 +94,12 @@ class Exchange:
     @property
     def text(self) -> str:
         """The answer's text blocks, joined."""
-        return "".join(str(b.get("text", "")) for b in self.content if b.get("type") == "text")
+        return block_text(self.content, "text")
 
     @property
     def thinking(self) -> str:
         """The answer's thinking, joined."""
-        return "".join(str(b.get("thinking", "")) for b in self.content if b.get("type") == "thinking")
+        return block_text(self.content, "thinking")
 
     @property
     def usage(self) -> dict[str, Any] | None:

@@ -344,9 +344,7 @@ def _part_markdown(part: blocks.Part) -> list[str]:
         return [f"*Called the tool `{part.name}` with:*", "", "```json", part.input_json(), "```"]
     if isinstance(part, blocks.ToolResultPart):
         if part.error:
-            return [
-                f"*The {part.type.removesuffix('_tool_result').replace('_', ' ')} tool failed: {part.error}*"
-            ]
+            return [f"*The {blocks.tool_result_name(part).lower()} tool failed: {part.error}*"]
         return ["*Results:*", "", *(f"- [{s.title}]({s.url})" for s in part.sources)]
     if isinstance(part, blocks.OtherBlock):
         return [f"*A block of type `{part.type}` (this app cannot show it)*"]

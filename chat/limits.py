@@ -31,10 +31,6 @@ class RateLimit:
         self._clock = clock
         self._sent: deque[float] = deque()
 
-    def fresh(self) -> RateLimit:
-        """The same limit with nothing counted yet, for a new session."""
-        return RateLimit(self.per_minute, self._clock)
-
     def admit(self) -> None:
         """Count one message, or raise ChatError if this one would go over the limit."""
         if not self.per_minute:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+from chat.blocks import block_text
 from chat.client import ChatClient
 from chat.errors import ChatError, ended_early, explain
 from chat.exchange import Exchange, Status, Timings
@@ -122,12 +123,12 @@ class Reply:
     @property
     def text(self) -> str:
         """The answer's text so far."""
-        return "".join(str(b.get("text") or "") for b in self.content if b.get("type") == "text")
+        return block_text(self.content, "text")
 
     @property
     def thinking(self) -> str:
         """The thinking so far."""
-        return "".join(str(b.get("thinking") or "") for b in self.content if b.get("type") == "thinking")
+        return block_text(self.content, "thinking")
 
     @property
     def timings(self) -> Timings:

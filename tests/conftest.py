@@ -30,7 +30,6 @@ from ui.server import ServerSettings
 CLIENT_FIELDS = {f.name for f in dataclasses.fields(ClientSettings)}
 TURN_FIELDS = {f.name for f in dataclasses.fields(TurnOptions)}
 GUARD_FIELDS = {f.name for f in dataclasses.fields(Guards)}
-SERVER_FIELDS = {f.name for f in dataclasses.fields(ServerSettings)}
 
 
 def make_settings(**values: Any) -> Settings:

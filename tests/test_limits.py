@@ -71,12 +71,6 @@ def test_a_rate_limit_of_zero_is_off():
         limit.admit()
 
 
-def test_a_fresh_rate_limit_has_nothing_counted():
-    limit = RateLimit(1, FakeClock())
-    limit.admit()
-    limit.fresh().admit()
-
-
 # Token budget
 
 

@@ -37,7 +37,6 @@ EFFORT_NOTE = (
 )
 DEFAULT_EFFORT = "default"
 STOP_WAIT_SECONDS = 5.0
-PanelValues = tuple[str | None, str | None, float | None, bool | None, str | None]
 
 
 class ChatPage:

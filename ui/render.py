@@ -117,32 +117,27 @@ def _part_box(part: blocks.Part, item: Shown, *, streaming: bool) -> gr.ChatMess
         return box(REDACTED_TITLE, body, status="done")
     if isinstance(part, blocks.ToolCallPart):
         if part.server:
-            action = blocks.tool_action(part)
-            doing = {"Searched the web": "Searching the web", "Fetched": "Fetching"}.get(action, action)
-            title = f"{doing if streaming else action}: {part.query or '…'}"
+            title = f"{blocks.tool_action(part, ongoing=streaming)}: {part.query or '…'}"
             return box(title, "", status="pending" if streaming else "done")
         body = f"```json\n{part.input_json()}\n```\n\n{NOT_RUN}"
         return box(f"Tool call: {part.name}", body, log="not run", status="pending" if streaming else "done")
     if isinstance(part, blocks.ToolResultPart):
         if part.error:
-            return box(f"{_result_name(part)} failed", f"The tool reported `{part.error}`.", status="done")
+            return box(
+                f"{blocks.tool_result_name(part)} failed", f"The tool reported `{part.error}`.", status="done"
+            )
         links = "\n".join(
             f"- [{s.title}]({s.url})" + (f" ({s.page_age})" if s.page_age else "") for s in part.sources
         )
         count = len(part.sources)
         if part.type == "web_search_tool_result":
             return box(f"Found {count} source{'s' * (count != 1)}", links, status="done")
-        return box(f"{_result_name(part)} result", links, status="done")
+        return box(f"{blocks.tool_result_name(part)} result", links, status="done")
     assert isinstance(part, blocks.OtherBlock)
     body = (
         f"Claude sent a `{part.type}` block, which this app cannot show yet. It is kept in the conversation."
     )
     return box(f"Unsupported block: {part.type}", body, status="done")
-
-
-def _result_name(part: blocks.ToolResultPart) -> str:
-    names = {"web_search_tool_result": "Web search", "web_fetch_tool_result": "Web fetch"}
-    return names.get(part.type, part.type.removesuffix("_tool_result").replace("_", " ").capitalize())
 
 
 def _thinking_box(part: blocks.ThinkingPart, item: Shown, *, streaming: bool) -> gr.ChatMessage:

@@ -10,7 +10,9 @@ owner's conversation behaves like one that does not exist.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import dataclasses
+import datetime as dt
 import logging
 import time
 from collections import OrderedDict
@@ -23,7 +25,7 @@ from chat.exchange import Exchange, Status
 from chat.options import TurnOptions
 from chat.reply import Reply
 from chat.service import ChatService, FileInput
-from chat.store import ConversationInfo, Store
+from chat.store import TITLE_LIMIT, ConversationInfo, Store
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +114,66 @@ class Library:
         self._cache: OrderedDict[str, _Entry] = OrderedDict()  # least recently used first
         self._live: dict[str, LiveAnswer] = {}  # by conversation id
 
+    @classmethod
+    async def open(cls, service: ChatService, url: str, **options: Any) -> Library:
+        """The library over the store at this URL (opened: its schema made, interrupted answers marked)."""
+        return cls(service, await Store.open(url), **options)
+
     async def new(self, owner: str, title: str) -> ConversationInfo:
         """A new empty conversation of this owner."""
         return await self.store.create(owner, title)
+
+    async def ensure(self, owner: str, conversation_id: str, title: str) -> ConversationInfo:
+        """The owner's conversation with this id, made now (with this title) if it is not stored yet."""
+        return await self.store.ensure(owner, conversation_id, title)
+
+    async def adopt(self, owner: str, title: str, exchanges: Sequence[Exchange]) -> ConversationInfo:
+        """A new conversation of this owner holding these exchanges (a loaded export)."""
+        info = await self.store.create(owner, title)
+        for position, exchange in enumerate(exchanges):
+            await self.store.save(owner, info.id, position, exchange)
+        return info
+
+    async def list(self, owner: str, query: str | None = None) -> builtins.list[ConversationInfo]:
+        """The owner's conversations, newest first; with a query, those whose title or text match."""
+        return await self.store.list(owner, query)
+
+    async def rename(self, owner: str, conversation_id: str, title: str) -> str:
+        """Give the conversation a new title (folded to one line of at most 60 characters); return it."""
+        folded = " ".join(title.split())
+        if not folded:
+            raise ChatError(ErrorKind.REFUSED, "A title cannot be blank.", conversation_id=conversation_id)
+        folded = folded if len(folded) <= TITLE_LIMIT else folded[: TITLE_LIMIT - 1].rstrip() + "…"
+        await self.store.rename(owner, conversation_id, folded)
+        return folded
+
+    async def delete(self, owner: str, conversation_id: str) -> None:
+        """Delete the conversation, stopping its answer first if one is streaming."""
+        if await self.store.get(owner, conversation_id) is None:
+            raise _not_found(conversation_id)
+        live = self.live(owner, conversation_id)
+        if live is not None:
+            await self._stop(live)
+        self._cache.pop(conversation_id, None)
+        await self.store.delete(owner, conversation_id)
+
+    async def expire(self, days: int, now: dt.datetime | None = None) -> builtins.list[str]:
+        """Delete conversations untouched for `days` days, then files nothing refers to; return their ids."""
+        if days <= 0:
+            return []
+        now = now or dt.datetime.now(dt.UTC)
+        expired = await self.store.expire(now - dt.timedelta(days=days))
+        for conversation_id in expired:
+            self._cache.pop(conversation_id, None)
+        self.service.files.remove_unreferenced(await self.store.referenced_files())
+        return expired
+
+    async def refuse(self, owner: str, conversation_id: str, text: object, error: ChatError) -> Exchange:
+        """Record and save a message refused before it could be asked (its options were wrong, say)."""
+        conversation = await self.conversation(owner, conversation_id)
+        exchange = self.service.record(conversation, text, error)
+        await self._save(owner, conversation_id, len(conversation.exchanges) - 1, exchange)
+        return exchange
 
     async def conversation(self, owner: str, conversation_id: str) -> Conversation:
         """The one in-memory copy of the conversation, loaded from the store on first use."""
@@ -201,7 +260,7 @@ class Library:
         await self.store.keep(owner, conversation_id, count)
 
     async def close(self) -> None:
-        """Stop every live answer and save it."""
+        """Stop every live answer and save it (the store stays open: its opener closes it)."""
         await asyncio.gather(*(self._stop(live) for live in list(self._live.values())))
 
     # --- inside ----------------------------------------------------------------------------------

@@ -240,6 +240,33 @@ class Store:
             )
         return info
 
+    async def ensure(self, owner: str, conversation_id: str, title: str) -> ConversationInfo:
+        """The owner's conversation with this id, created (with this title) if there is none yet.
+
+        An id another owner holds is NOT_FOUND, as everywhere.
+        """
+        now = self._now()
+        async with self._write() as conn:
+            insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
+                conversations
+            )
+            await conn.execute(
+                insert.values(
+                    id=conversation_id,
+                    owner=owner,
+                    title=title,
+                    title_search=title.casefold(),
+                    created_at=now,
+                    updated_at=now,
+                ).on_conflict_do_nothing(index_elements=[conversations.c.id])
+            )
+        info = await self.get(owner, conversation_id)
+        if info is None:
+            raise ChatError(
+                ErrorKind.NOT_FOUND, "There is no such conversation.", conversation_id=conversation_id
+            )
+        return info
+
     async def list(
         self, owner: str, query: str | None = None, limit: int = 100
     ) -> builtins.list[ConversationInfo]:
@@ -299,6 +326,12 @@ class Store:
                 .returning(conversations.c.id)
             )
             return sorted(result.scalars().all())
+
+    async def referenced_files(self) -> set[str]:
+        """The SHA-256 of every file some stored exchange refers to."""
+        async with self._read() as conn:
+            records = (await conn.execute(select(exchanges.c.record))).scalars().all()
+        return {ref["sha256"] for record in records for ref in record.get("prompt", {}).get("files", [])}
 
     # --- exchanges -------------------------------------------------------------------------------
 

@@ -7,7 +7,10 @@ conversation lives in a real store; each behaviour runs on both databases.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import itertools
+import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -21,7 +24,7 @@ from chat.files import FileStore
 from chat.library import Library, LiveAnswer
 from chat.store import Store
 from chat.wire import Response
-from tests.conftest import make_settings
+from tests.conftest import make_settings, write_image
 from tests.upstream import TEST_KEY, InProcess, cut_mid_stream, replies, text_reply
 
 WAIT = 10.0  # the most any test waits for an answer to end
@@ -442,3 +445,99 @@ async def test_the_cache_never_evicts_a_conversation_with_a_live_answer(shelf):
     reloaded = await made.library.conversation("ann", streaming)
     assert reloaded is not held
     assert [e.prompt.text for e in reloaded.exchanges] == ["hi"]
+
+
+# --- the sidebar's actions -------------------------------------------------------------------------
+
+
+async def test_ensure_makes_a_conversation_the_tab_named_and_asking_there_works(shelf, store):
+    made = shelf(text_reply("Hello."))
+    info = await made.library.ensure("ann", "tab-chosen-id-0001", "Greetings")
+    await ended(await made.library.ask("ann", info.id, "hi"))
+    assert [e.text for e in await store.exchanges("ann", info.id)] == ["Hello."]
+
+
+async def test_a_rename_is_folded_to_one_short_line(shelf, store):
+    made = shelf()
+    conversation_id = await made.new()
+    assert await made.library.rename("ann", conversation_id, "  Trip\n to   Rome  ") == "Trip to Rome"
+    assert await made.library.rename("ann", conversation_id, "x" * 80) == "x" * 59 + "…"
+    assert await kind_of(made.library.rename("ann", conversation_id, "  \n ")) is ErrorKind.REFUSED
+    info = await store.get("ann", conversation_id)
+    assert info is not None and info.title == "x" * 59 + "…"
+
+
+async def test_deleting_a_conversation_stops_its_answer_and_forgets_it(shelf, store):
+    made = shelf(paced())
+    conversation_id = await made.new()
+    live = await made.library.ask("ann", conversation_id, "hi")
+    await until(lambda: bool(live.text))
+    await asyncio.wait_for(made.library.delete("ann", conversation_id), WAIT)
+    assert live.done and made.upstream.calls[0].client_left_at is not None
+    assert await store.get("ann", conversation_id) is None
+    assert await kind_of(made.library.conversation("ann", conversation_id)) is ErrorKind.NOT_FOUND
+
+
+async def test_another_owner_cannot_delete_the_conversation(shelf, store):
+    made = shelf()
+    conversation_id = await made.new("ann")
+    assert await kind_of(made.library.delete("bob", conversation_id)) is ErrorKind.NOT_FOUND
+    assert await store.get("ann", conversation_id) is not None
+
+
+async def test_an_adopted_conversation_holds_the_exchanges_and_continues_from_them(shelf, store):
+    before = shelf(text_reply("Paris."))
+    source = await before.new()
+    await ended(await before.library.ask("ann", source, "France?"))
+    exchanges = await store.exchanges("ann", source)
+
+    after = shelf(text_reply("Rome."))
+    info = await after.library.adopt("bob", "Loaded", exchanges)
+    await ended(await after.library.ask("bob", info.id, "Italy?"))
+    assert [e.prompt.text for e in await store.exchanges("bob", info.id)] == ["France?", "Italy?"]
+    assert [m["role"] for m in after.upstream.requests[0]["messages"]] == ["user", "assistant", "user"]
+
+
+async def test_a_refused_message_from_the_page_is_saved_failed_in_its_place(shelf, store):
+    made = shelf()
+    conversation_id = await made.new()
+    error = ChatError(ErrorKind.BAD_OPTIONS, "Max tokens must be a whole number.")
+    await made.library.refuse("ann", conversation_id, "hi", error)
+    (saved,) = await store.exchanges("ann", conversation_id)
+    assert (
+        saved.status is Status.FAILED
+        and saved.error is not None
+        and saved.error.kind is ErrorKind.BAD_OPTIONS
+    )
+    assert made.upstream.calls == []
+
+
+# --- retention -------------------------------------------------------------------------------------
+
+
+async def test_expiry_deletes_old_conversations_and_the_files_only_they_used(store, tmp_path):
+    files = FileStore(tmp_path / "files")
+    upstream = InProcess(replies(text_reply("A red square."), text_reply("A blue one.")))
+    service = ChatService(upstream.client, make_settings(api_key=TEST_KEY, max_tokens=256), files=files)
+    library = Library(service, store)
+    red, blue = write_image(tmp_path / "red.png"), write_image(tmp_path / "blue.png", size=(5, 5))
+    old, recent = await library.new("ann", "old"), await library.new("ann", "recent")
+    await ended(await library.ask("ann", old.id, "what is it?", [red]))
+    await asyncio.sleep(0.02)
+    cutoff = dt.datetime.now(dt.UTC)
+    await asyncio.sleep(0.02)
+    await ended(await library.ask("ann", recent.id, "and this?", [blue]))
+    for path in files.directory.glob("??/*"):  # a day old: only a reference keeps a file now
+        os.utime(path, (time.time() - 2 * 86_400,) * 2)
+
+    assert await library.expire(30, now=cutoff + dt.timedelta(days=30)) == [old.id]
+    assert [info.id for info in await library.list("ann")] == [recent.id]
+    (kept,) = await store.exchanges("ann", recent.id)
+    assert [f.name for f in files.directory.glob("??/*")] == [kept.prompt.files[0].sha256]
+
+
+async def test_expiry_of_zero_days_keeps_everything(shelf, store):
+    made = shelf()
+    conversation_id = await made.new()
+    assert await made.library.expire(0, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=3650)) == []
+    assert await store.get("ann", conversation_id) is not None

@@ -298,7 +298,8 @@ async def test_after_a_restart_an_open_tab_continues_its_chat_and_gets_it_all_re
     await before.page.close()
     after = site(text_reply("Eggs."))  # the app restarted: the tab's session is new to it, its state empty
     restarted = Tab()
-    last = [u async for u in after.page.respond("and the eggs", [], restarted, ann, tab.conversation_id)][-1]
+    answer = after.page.respond("and the eggs", [], restarted, token=ann, open_id=tab.conversation_id)
+    last = [update async for update in answer][-1]
     assert _content(last[0]) == "Eggs."
     sent = after.upstream.requests[0]["messages"]
     assert [m["content"] for m in sent if m["role"] == "user"] == ["remember the milk", "and the eggs"]

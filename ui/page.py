@@ -128,19 +128,21 @@ class ChatPage:
         message: Any,
         history: list[dict[str, Any]],
         tab: Tab,
-        token: Any = None,
-        open_id: Any = None,
         model: str | None = None,
         system_prompt: str | None = None,
         max_tokens: float | None = None,
         thinking: bool | None = None,
         effort: str | None = None,
+        token: Any = None,
+        open_id: Any = None,
         request: gr.Request | None = None,
     ) -> AsyncIterator[list[gr.ChatMessage]]:
         """Stream one answer into the chat; a failure ends it with a notice box under what arrived.
 
         The panel's values are named parameters: they are the /chat API's keyword arguments.
-        The answer runs in the library: if this tab leaves, it goes on and is saved.
+        `token` and `open_id` are the page's localStorage (its visitor, its open chat); a script
+        leaves them out and is a visitor for its session. The answer runs in the library: if this
+        tab leaves, it goes on and is saved.
         """
         place(tab, token, open_id, request)
         text, files = message_parts(message)
@@ -442,13 +444,13 @@ class ChatPage:
         self,
         history: list[dict[str, Any]],
         tab: Tab,
-        token: Any = None,
-        open_id: Any = None,
         model: str | None = None,
         system_prompt: str | None = None,
         max_tokens: float | None = None,
         thinking: bool | None = None,
         effort: str | None = None,
+        token: Any = None,
+        open_id: Any = None,
         request: gr.Request | None = None,
     ) -> Any:
         """Write the conversation as the exact JSON export and a Markdown transcript; offer both.
@@ -631,7 +633,7 @@ def build_demo(service: ChatService, server: ServerSettings | None = None) -> gr
         panel = settings_panel(settings.defaults, models)
         interface = gr.ChatInterface(
             page.respond,
-            additional_inputs=[tab, visitor, opened, *panel],
+            additional_inputs=[tab, *panel, visitor, opened],  # the page's storage last: optional for scripts
             additional_inputs_accordion=gr.Accordion("Settings", open=False, render=False),
             editable=True,
             api_name="chat",
@@ -686,5 +688,6 @@ def add_export_controls(
         load_button = gr.UploadButton("Load conversation (.json)", file_types=[".json"], size="sm")
     exported = gr.File(label="Exported conversation", file_count="multiple", visible=False)
     history = interface.chatbot_state
-    export_button.click(page.export, [history, *where, *panel], [exported], api_name="export")
+    tab, *storage = where
+    export_button.click(page.export, [history, tab, *panel, *storage], [exported], api_name="export")
     load_button.upload(page.load, [load_button, *where], view, api_name="load")

@@ -321,3 +321,10 @@ def test_a_web_search_shows_the_search_its_sources_and_numbered_citation_links(a
     assert sources["content"].startswith("1. [Weather in New York City in May 2025 (New York) - detailed")
     assert f"({WEATHER_URL})\n   > Tuesday, 20 May." in sources["content"]
     assert f"2. [New York, NY Weather Forecast | AccuWeather]({ACCUWEATHER_URL})" in sources["content"]
+
+
+def test_the_chat_api_takes_the_message_then_the_panel_then_the_pages_own_storage(app_url):
+    info = Client(app_url, verbose=False).view_api(return_format="dict")["named_endpoints"]["/chat"]
+    names = [parameter["parameter_name"] for parameter in info["parameters"]]
+    assert names == ["message", *PANEL, "token", "open_id"]
+    assert all(parameter["parameter_has_default"] for parameter in info["parameters"][1:])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -139,6 +140,23 @@ async def test_reopening_a_conversation_mid_answer_shows_it_so_far_then_follows_
     assert len(made.upstream.calls) == 1
 
 
+async def test_stop_from_another_tab_of_the_visitor_closes_the_upstream_within_100_ms(site):
+    made = site(text_reply(*COUNTING, delay=0.05))
+    asked_in = made.tab()
+    answer = made.page.respond("count", [], asked_in)
+    await anext(answer)
+    await text_arrived(made.page, asked_in)
+    await answer.aclose()  # that tab was closed; the answer goes on
+    other_tab = Tab(asked_in.owner, asked_in.conversation_id)
+    pressed = time.monotonic()
+    await made.page.stop(other_tab)
+    (call,) = made.upstream.calls
+    assert call.client_left_at is not None and call.client_left_at - pressed < 0.1
+    library = await made.page.library()
+    (stored,) = await library.store.exchanges(asked_in.owner, asked_in.conversation_id)
+    assert stored.status is Status.STOPPED and stored.text.startswith("w0 ")
+
+
 async def test_another_visitor_opening_a_conversation_by_its_id_gets_a_new_empty_chat(site):
     made = site(text_reply("Private."))
     ann = made.tab("ann")
@@ -149,6 +167,33 @@ async def test_another_visitor_opening_a_conversation_by_its_id_gets_a_new_empty
     library = await made.page.library()
     assert await library.list(bob.owner) == []
     assert await made.page.stop(bob) is None and library.live(ann.owner, ann.conversation_id) is None
+
+
+async def test_another_visitor_can_neither_export_nor_load_into_nor_stop_a_conversation(site):
+    made = site(text_reply("Private."), text_reply(*COUNTING, delay=0.05))
+    ann = made.tab("ann")
+    await made.answer(ann, "my secret")
+    shown = [{"role": "user", "content": "my secret"}, {"role": "assistant", "content": "Private."}]
+    exported = await made.page.export(shown, ann)
+    (json_file,) = [f["path"] for f in exported.value if f["path"].endswith(".json")]
+    answer = made.page.respond("count", shown, ann)
+    await anext(answer)
+    await text_arrived(made.page, ann)
+    await answer.aclose()  # ann's answer streams on, with no tab watching
+
+    bob = Tab(made.tab("bob").owner, ann.conversation_id)  # bob has ann's conversation id
+    theirs = await made.page.export(shown, bob)
+    (bobs_file,) = [f["path"] for f in theirs.value if f["path"].endswith(".json")]
+    assert json.loads(Path(bobs_file).read_text())["exchanges"] == []
+    await made.page.stop(bob)
+    await made.page.load(json_file, bob)
+    library = await made.page.library()
+    live = library.live(ann.owner, ann.conversation_id)
+    assert live is not None and not live.done  # still streaming
+    assert bob.conversation_id != ann.conversation_id  # the load made bob a conversation of his own
+    await asyncio.wait_for(live.wait(), WAIT)
+    stored = await library.store.exchanges(ann.owner, ann.conversation_id)
+    assert [e.prompt.text for e in stored] == ["my secret", "count"] and stored[1].status is Status.COMPLETE
 
 
 async def test_a_sent_message_lists_its_conversation_titled_from_it(site):

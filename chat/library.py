@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -43,6 +45,7 @@ class LiveAnswer:
         self.done = False  # True once the answer ended and its final exchange was saved
         self.version = 0  # counts changes: each delta batch, then the end
         self._changed = asyncio.Event()
+        self._finished = asyncio.Event()  # set with `done`
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._started = asyncio.Event()  # set once the task runs it (or the first save failed)
@@ -57,15 +60,23 @@ class LiveAnswer:
         """The answer's text so far."""
         return self.reply.text
 
-    async def changes(self) -> AsyncIterator[None]:
+    async def changes(self, now: bool = True, interval: float = 0.0) -> AsyncIterator[None]:
         """Yield now, then whenever the answer changed since the last yield; end when it ends.
 
-        A slow watcher skips to the latest state. Leaving (break, cancel) never stops the answer.
+        With `now` False, the first yield waits for the first change (the one who asked has seen
+        the start). With an `interval`, it yields at most once per `interval` seconds: the first
+        change at once, the end without waiting, and in between the latest state (what changed
+        meanwhile is taken together). Leaving (break, cancel) never stops the answer.
         """
-        seen = -1
+        seen = -1 if now else 0
+        last = -math.inf
         while True:
             if self.version != seen:
-                seen = self.version
+                delay = last + interval - time.monotonic()
+                if delay > 0 and not self.done:
+                    with contextlib.suppress(TimeoutError):  # woken early when it ends
+                        await asyncio.wait_for(self._finished.wait(), delay)
+                seen, last = self.version, time.monotonic()
                 yield
             elif self.done:
                 return
@@ -123,9 +134,18 @@ class Library:
         """A new empty conversation of this owner."""
         return await self.store.create(owner, title)
 
-    async def ensure(self, owner: str, conversation_id: str, title: str) -> ConversationInfo:
-        """The owner's conversation with this id, made now (with this title) if it is not stored yet."""
-        return await self.store.ensure(owner, conversation_id, title)
+    async def ensure(self, owner: str, conversation_id: str, title: str) -> None:
+        """Make sure the owner has a conversation with this id: made now (with this title) if not stored.
+
+        One held in memory for this owner is stored already: that costs no query.
+        """
+        entry = self._cache.get(conversation_id)
+        if entry is not None and entry.owner == owner:
+            return
+        info = await self.store.ensure(owner, conversation_id, title)
+        if info.exchange_count == 0 and conversation_id not in self._cache:  # new: nothing to read back
+            self._cache[conversation_id] = _Entry(owner, self.service.conversation())
+            self._evict(keep=conversation_id)
 
     async def adopt(self, owner: str, title: str, exchanges: Sequence[Exchange]) -> ConversationInfo:
         """A new conversation of this owner holding these exchanges (a loaded export)."""
@@ -220,14 +240,11 @@ class Library:
         live = LiveAnswer(owner, conversation_id, len(conversation.exchanges) - 1, reply)
         self._live[conversation_id] = live  # counted from here on: no await before this line
         aiter(reply)  # its events exist now, so a stop before the task runs closes them unread
-        try:
-            streaming = dataclasses.replace(reply.exchange, status=Status.STREAMING)
-            await self.store.save(owner, conversation_id, live.position, streaming)
-        except BaseException:
-            await reply.aclose()
-            self._ended(live)
-            raise
-        live._task = asyncio.create_task(self._drive(live), name=f"answer {conversation_id}")
+        # Saved as streaming beside the request to Claude, not before it: the first words wait
+        # for no database. The answer's own saves come after this one.
+        streaming = dataclasses.replace(reply.exchange, status=Status.STREAMING)
+        first_save = asyncio.create_task(self._save(owner, conversation_id, live.position, streaming))
+        live._task = asyncio.create_task(self._drive(live, first_save), name=f"answer {conversation_id}")
         live._started.set()
         return live
 
@@ -253,6 +270,8 @@ class Library:
         An answer streaming at a position cut off is stopped first.
         """
         conversation = await self.conversation(owner, conversation_id)
+        if count >= len(conversation.exchanges):
+            return  # nothing to cut (the usual case: a new message under the whole conversation)
         live = self.live(owner, conversation_id)
         if live is not None and live.position >= count:
             await self._stop(live)
@@ -298,7 +317,7 @@ class Library:
         if live._task is not None:
             await asyncio.wait({live._task})  # its final save
 
-    async def _drive(self, live: LiveAnswer) -> None:
+    async def _drive(self, live: LiveAnswer, first_save: asyncio.Task[None]) -> None:
         reply, clock = live.reply, self._clock
         last_save = clock()
         try:
@@ -306,6 +325,7 @@ class Library:
                 async for _ in reply:
                     live._bump()
                     if clock() - last_save >= self.save_interval:
+                        await asyncio.shield(first_save)
                         await self._save_snapshot(live)
                         last_save = clock()
         except ChatError:
@@ -318,6 +338,7 @@ class Library:
                 task.uncancel()  # stop() cancelled the read: the answer just ends here
         finally:
             try:
+                await asyncio.wait({first_save})  # even when cancelled: the last save must be last
                 await self._save(live.owner, live.conversation_id, live.position, live.exchange)
             finally:
                 self._ended(live)
@@ -327,6 +348,7 @@ class Library:
             del self._live[live.conversation_id]
         live._started.set()
         live.done = True
+        live._finished.set()
         live._bump()
 
     async def _save_snapshot(self, live: LiveAnswer) -> None:

@@ -172,11 +172,14 @@ async def test_many_watchers_follow_one_answer_to_the_same_end(shelf):
 # --- saving as it streams --------------------------------------------------------------------------
 
 
-async def test_the_new_exchange_is_saved_at_once_as_streaming(shelf, store, database_url):
-    made = shelf(paced())
+async def test_the_new_exchange_is_saved_as_streaming_before_any_text_arrives(shelf, store, database_url):
+    made = shelf(paced(delay=0.5))
     conversation_id = await made.new()
-    await made.library.ask("ann", conversation_id, "hello there")
-    assert await stored_statuses(database_url) == ["streaming"]
+    live = await made.library.ask("ann", conversation_id, "hello there")
+    async with asyncio.timeout(WAIT):
+        while await stored_statuses(database_url) != ["streaming"]:
+            await asyncio.sleep(0.01)
+    assert live.text == ""
     assert [e.prompt.text for e in await store.exchanges("ann", conversation_id)] == ["hello there"]
 
 
@@ -452,9 +455,18 @@ async def test_the_cache_never_evicts_a_conversation_with_a_live_answer(shelf):
 
 async def test_ensure_makes_a_conversation_the_tab_named_and_asking_there_works(shelf, store):
     made = shelf(text_reply("Hello."))
-    info = await made.library.ensure("ann", "tab-chosen-id-0001", "Greetings")
-    await ended(await made.library.ask("ann", info.id, "hi"))
-    assert [e.text for e in await store.exchanges("ann", info.id)] == ["Hello."]
+    await made.library.ensure("ann", "tab-chosen-id-0001", "Greetings")
+    await ended(await made.library.ask("ann", "tab-chosen-id-0001", "hi"))
+    assert [e.text for e in await store.exchanges("ann", "tab-chosen-id-0001")] == ["Hello."]
+    info = await store.get("ann", "tab-chosen-id-0001")
+    assert info is not None and info.title == "Greetings"
+
+
+async def test_ensure_on_another_owners_conversation_is_not_found_even_when_held_in_memory(shelf):
+    made = shelf()
+    conversation_id = await made.new("ann")
+    await made.library.conversation("ann", conversation_id)
+    assert await kind_of(made.library.ensure("bob", conversation_id, "Mine")) is ErrorKind.NOT_FOUND
 
 
 async def test_a_rename_is_folded_to_one_short_line(shelf, store):

@@ -22,7 +22,7 @@ from typing import Any
 
 import gradio as gr
 
-from chat import ChatError, ChatService, Conversation, Settings, TurnOptions, coalesce, make_client
+from chat import ChatError, ChatService, Conversation, Settings, TurnOptions, make_client
 from chat.config import SPACES_DATA_DIR
 from chat.errors import ErrorKind, explain
 from chat.exchange import Exchange, Status
@@ -171,7 +171,7 @@ class ChatPage:
             yield [notice_message(explained)]
             return
         try:
-            async with aclosing(coalesce(live.changes(), self.server.update_interval)) as updates:
+            async with aclosing(live.changes(now=False, interval=self.server.update_interval)) as updates:
                 async for _ in updates:
                     if tab.conversation_id != conversation_id:
                         return  # this tab switched away: the answer goes on without it
@@ -345,7 +345,7 @@ class ChatPage:
         )
         if live is None:
             return
-        async with aclosing(coalesce(live.changes(), self.server.update_interval)) as updates:
+        async with aclosing(live.changes(interval=self.server.update_interval)) as updates:
             async for _ in updates:
                 if tab.conversation_id != conversation_id:
                     return  # the tab moved on
@@ -398,8 +398,9 @@ class ChatPage:
         message = next((m for m in reversed(history) if m.get("role") == "user"), None)
         text = _text_of(message.get("content")) if message else ""
         library = await self.library()
-        info = await library.ensure(tab.owner, tab.conversation_id, title_for(text) or UNTITLED)
-        return await self.chat_list(tab, query), info.title
+        await library.ensure(tab.owner, tab.conversation_id, title_for(text) or UNTITLED)
+        info = await library.store.get(tab.owner, tab.conversation_id)
+        return await self.chat_list(tab, query), info.title if info is not None else UNTITLED
 
     async def search(
         self, query: str, tab: Tab, token: Any = None, open_id: Any = None, request: gr.Request | None = None

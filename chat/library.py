@@ -18,7 +18,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from chat.conversation import Conversation
@@ -46,6 +46,8 @@ class LiveAnswer:
         self.version = 0  # counts changes: each delta batch, then the end
         self._changed = asyncio.Event()
         self._finished = asyncio.Event()  # set with `done`
+        self._first_save: asyncio.Task[None] | None = None  # the exchange saved as streaming
+        self._saved_version = 0  # the version the last partial save wrote
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._started = asyncio.Event()  # set once the task runs it (or the first save failed)
@@ -110,7 +112,6 @@ class Library:
         store: Store,
         max_live_per_owner: int = 2,
         save_interval: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
         *,
         max_cached: int = MAX_CACHED,
     ) -> None:
@@ -121,9 +122,9 @@ class Library:
         self.max_live_per_owner = max_live_per_owner
         self.save_interval = save_interval
         self.max_cached = max_cached
-        self._clock = clock
         self._cache: OrderedDict[str, _Entry] = OrderedDict()  # least recently used first
         self._live: dict[str, LiveAnswer] = {}  # by conversation id
+        self._saver: asyncio.Task[None] | None = None  # saves the partial answers, while any streams
 
     @classmethod
     async def open(cls, service: ChatService, url: str, **options: Any) -> Library:
@@ -244,8 +245,11 @@ class Library:
         # for no database. The answer's own saves come after this one.
         streaming = dataclasses.replace(reply.exchange, status=Status.STREAMING)
         first_save = asyncio.create_task(self._save(owner, conversation_id, live.position, streaming))
+        live._first_save = first_save
         live._task = asyncio.create_task(self._drive(live, first_save), name=f"answer {conversation_id}")
         live._started.set()
+        if self._saver is None or self._saver.done():
+            self._saver = asyncio.create_task(self._save_partials(), name="saving partial answers")
         return live
 
     def live(self, owner: str, conversation_id: str) -> LiveAnswer | None:
@@ -281,6 +285,9 @@ class Library:
     async def close(self) -> None:
         """Stop every live answer and save it (the store stays open: its opener closes it)."""
         await asyncio.gather(*(self._stop(live) for live in list(self._live.values())))
+        if self._saver is not None:
+            self._saver.cancel()
+            await asyncio.wait({self._saver})
 
     # --- inside ----------------------------------------------------------------------------------
 
@@ -318,16 +325,11 @@ class Library:
             await asyncio.wait({live._task})  # its final save
 
     async def _drive(self, live: LiveAnswer, first_save: asyncio.Task[None]) -> None:
-        reply, clock = live.reply, self._clock
-        last_save = clock()
+        reply = live.reply
         try:
             async with reply:
                 async for _ in reply:
                     live._bump()
-                    if clock() - last_save >= self.save_interval:
-                        await asyncio.shield(first_save)
-                        await self._save_snapshot(live)
-                        last_save = clock()
         except ChatError:
             pass  # failed: the exchange says why, and keeps what arrived
         except asyncio.CancelledError:
@@ -351,22 +353,48 @@ class Library:
         live._finished.set()
         live._bump()
 
-    async def _save_snapshot(self, live: LiveAnswer) -> None:
-        exchange = live.exchange
-        response: dict[str, Any] = {
-            "type": "message",
-            "role": "assistant",
-            "model": exchange.model,
-            "content": live.reply.content,
-        }
-        partial = dataclasses.replace(exchange, status=Status.STREAMING, response=response)
-        await self._save(live.owner, live.conversation_id, live.position, partial)
+    async def _save_partials(self) -> None:
+        # One write every `save_interval` seconds for all the answers streaming, not one each:
+        # what arrived is in the store within that time, at a cost that does not grow with them.
+        while self._live:
+            await asyncio.sleep(self.save_interval)
+            due = [
+                live
+                for live in self._live.values()
+                if not live.done
+                and live._first_save is not None
+                and live._first_save.done()
+                and live.version != live._saved_version
+            ]
+            if not due:
+                continue
+            versions = [live.version for live in due]
+            partials = [(live.owner, live.conversation_id, live.position, _partial(live)) for live in due]
+            try:
+                await self.store.save_partials(partials)
+            except Exception:
+                log.exception("could not save %s partial answers", len(partials))
+                continue
+            for live, version in zip(due, versions, strict=True):
+                live._saved_version = version
 
     async def _save(self, owner: str, conversation_id: str, position: int, exchange: Exchange) -> None:
         try:
             await self.store.save(owner, conversation_id, position, exchange)
         except Exception:
             log.exception("could not save exchange %s of conversation %s", position, conversation_id)
+
+
+def _partial(live: LiveAnswer) -> Exchange:
+    """The exchange as far as its answer has come, still streaming."""
+    exchange = live.exchange
+    response: dict[str, Any] = {
+        "type": "message",
+        "role": "assistant",
+        "model": exchange.model,
+        "content": live.reply.content,
+    }
+    return dataclasses.replace(exchange, status=Status.STREAMING, response=response)
 
 
 def _not_found(conversation_id: str) -> ChatError:

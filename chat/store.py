@@ -11,7 +11,7 @@ import asyncio
 import builtins
 import datetime as dt
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -375,6 +375,26 @@ class Store:
                     index_elements=[exchanges.c.conversation_id, exchanges.c.position], set_=values
                 )
             )
+
+    async def save_partials(self, partials: Sequence[tuple[str, str, int, Exchange]]) -> None:
+        """Store how far answers still streaming have come, all in one transaction.
+
+        Each is (owner, conversation id, position, exchange). Only an exchange stored as
+        streaming is replaced: an answer that ended meanwhile keeps its end.
+        """
+        async with self._write() as conn:
+            for owner, conversation_id, position, exchange in partials:
+                owned = exists().where(conversations.c.id == conversation_id, conversations.c.owner == owner)
+                await conn.execute(
+                    update(exchanges)
+                    .where(
+                        exchanges.c.conversation_id == conversation_id,
+                        exchanges.c.position == position,
+                        exchanges.c.status == Status.STREAMING.value,
+                        owned,
+                    )
+                    .values(_exchange_row(exchange))
+                )
 
     async def keep(self, owner: str, conversation_id: str, count: int) -> None:
         """Keep the first `count` exchanges, deleting those at later positions."""

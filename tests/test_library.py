@@ -233,31 +233,44 @@ async def test_stop_closes_the_upstream_and_saves_a_stopped_exchange_with_the_pa
     assert saved.text and saved.text != WHOLE and WHOLE.startswith(saved.text)
 
 
-async def test_stop_during_a_partial_save_closes_the_upstream_at_once_and_saves_stopped_last(
-    shelf, store, monkeypatch
-):
-    made = shelf(paced(), save_interval=0.0)  # a partial save after every delta
+async def test_a_partial_save_in_flight_at_stop_never_lands_over_the_end(shelf, store, monkeypatch):
+    made = shelf(paced(), save_interval=0.05)
     saving, release = asyncio.Event(), asyncio.Event()
-    save = store.save
+    save_partials = store.save_partials
 
-    async def held_save(owner: str, conversation_id: str, position: int, exchange: Any) -> None:
-        if exchange.status is Status.STREAMING and exchange.text and not release.is_set():
+    async def held(partials: Any) -> None:
+        if not release.is_set():
             saving.set()
-            await release.wait()
-        await save(owner, conversation_id, position, exchange)
+            await release.wait()  # a slow write, still to land when the answer has ended
+        await save_partials(partials)
 
-    monkeypatch.setattr(store, "save", held_save)
+    monkeypatch.setattr(store, "save_partials", held)
     conversation_id = await made.new()
     live = await made.library.ask("ann", conversation_id, "hi")
-    await asyncio.wait_for(saving.wait(), WAIT)  # the answer's task is inside a partial save
-
-    stopping = asyncio.create_task(made.library.stop("ann", conversation_id))
-    await until(lambda: made.upstream.calls[0].client_left_at is not None)
-    assert not stopping.done()  # it waits for the save in flight, then saves the end after it
+    await asyncio.wait_for(saving.wait(), WAIT)
+    assert await asyncio.wait_for(made.library.stop("ann", conversation_id), WAIT) is True
+    assert made.upstream.calls[0].client_left_at is not None  # Stop did not wait for the save
     release.set()
-    assert await asyncio.wait_for(stopping, WAIT) is True
+    await asyncio.sleep(0.2)  # the held partial save lands now, after the end
     (saved,) = await store.exchanges("ann", conversation_id)
     assert saved.status is Status.STOPPED and saved.text == live.exchange.text and saved.text
+
+
+async def test_partial_saves_of_many_answers_go_in_one_write_a_second(shelf, store, monkeypatch):
+    made = shelf(paced(0.05), paced(0.05), paced(0.05))
+    writes: list[int] = []
+    save_partials = store.save_partials
+
+    async def counted(partials: Any) -> None:
+        writes.append(len(partials))
+        await save_partials(partials)
+
+    monkeypatch.setattr(store, "save_partials", counted)
+    answers = [await made.library.ask("ann", await made.new(), "hi") for _ in range(2)]
+    answers.append(await made.library.ask("bob", await made.new("bob"), "hi"))
+    for live in answers:
+        await ended(live)
+    assert writes and writes[0] == 3 and len(writes) <= 2  # 1.5 s of answers: at most two writes
 
 
 async def test_stop_right_after_asking_sends_nothing_and_saves_it_stopped(shelf, store):

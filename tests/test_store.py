@@ -226,6 +226,30 @@ async def test_saving_at_an_existing_position_replaces_it(store: Store) -> None:
     assert await store.list("ann", "draft") == []
 
 
+async def test_a_partial_save_replaces_only_an_exchange_still_streaming(store: Store) -> None:
+    first, second = await store.create("ann", "a"), await store.create("ann", "b")
+    await store.save("ann", first.id, 0, exchange("q", "so f", Status.STREAMING))
+    await store.save("ann", second.id, 0, exchange("q", "The end.", Status.COMPLETE))
+    await store.save_partials(
+        [
+            ("ann", first.id, 0, exchange("q", "so far", Status.STREAMING)),
+            ("ann", second.id, 0, exchange("q", "The e", Status.STREAMING)),
+        ]
+    )
+    assert [e.text for e in await store.exchanges("ann", first.id)] == ["so far"]
+    assert [(e.status, e.text) for e in await store.exchanges("ann", second.id)] == [
+        (Status.COMPLETE, "The end.")
+    ]
+
+
+async def test_a_partial_save_under_another_owner_changes_nothing(
+    store: Store, anns: ConversationInfo
+) -> None:
+    await store.save("ann", anns.id, 1, exchange("more", "so f", Status.STREAMING))
+    await store.save_partials([("bob", anns.id, 1, exchange("more", "bob's words", Status.STREAMING))])
+    assert [e.text for e in await store.exchanges("ann", anns.id)] == ["is safe", "so f"]
+
+
 async def test_keep_deletes_the_exchanges_from_that_position_on(store: Store) -> None:
     made = await store.create("ann", "t")
     for position in range(4):

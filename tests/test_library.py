@@ -566,3 +566,19 @@ async def test_expiry_of_zero_days_keeps_everything(shelf, store):
     conversation_id = await made.new()
     assert await made.library.expire(0, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=3650)) == []
     assert await store.get("ann", conversation_id) is not None
+
+
+# --- following an answer at a pace -----------------------------------------------------------------
+
+
+async def test_a_paced_watcher_sees_the_first_words_at_once_then_at_most_one_update_an_interval(shelf):
+    made = shelf(paced(0.01))  # 30 deltas in 0.3 s
+    conversation_id = await made.new()
+    live = await made.library.ask("ann", conversation_id, "hi")
+    seen: list[tuple[float, str]] = []
+    async for _ in live.changes(now=False, interval=0.1):
+        seen.append((time.monotonic(), live.text))
+    assert seen[0][1] and seen[0][1] != WHOLE  # the first words, not a wait for the interval
+    gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(seen[:-1])]
+    assert all(gap >= 0.095 for gap in gaps), gaps
+    assert len(seen) <= 6 and seen[-1][1] == WHOLE and live.done  # the end, shown without a wait

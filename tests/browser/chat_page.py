@@ -240,9 +240,10 @@ class ChatPage:
         raise AssertionError(f"the answers never reached the expected state in {timeout}s; last: {seen[-1:]}")
 
     def wait_until_idle(self) -> None:
-        """Wait until the answer is over: the Stop button gives way to Send again."""
+        """Wait until the answer is over: the Stop button gives way to Send, the box takes input again."""
         self.page.locator(".submit-button").wait_for(state="visible")
         self.page.wait_for_function("document.querySelectorAll('.stop-button').length === 0")
+        self.page.wait_for_function("box => !document.querySelector(box).disabled", arg=MESSAGE_BOX)
 
     def wait_for_text(self, text: str) -> None:
         """Wait until the page shows this text; on timeout, fail saying what it shows instead."""

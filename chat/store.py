@@ -167,8 +167,14 @@ def _sqlite_engine(url: URL) -> AsyncEngine:
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     # Every write commits or rolls back itself and a read opens no transaction, so a connection
     # going back to the pool needs no rollback (a round trip to the driver's thread each time).
+    # One connection (one driver thread): SQLite writes one at a time anyway, and every extra
+    # thread competes with the event loop for the GIL while chats stream.
     engine = create_async_engine(
-        url, connect_args={"timeout": BUSY_TIMEOUT_SECONDS}, pool_reset_on_return=None
+        url,
+        connect_args={"timeout": BUSY_TIMEOUT_SECONDS},
+        pool_reset_on_return=None,
+        pool_size=1,
+        max_overflow=0,
     )
 
     @event.listens_for(engine.sync_engine, "connect")

@@ -172,6 +172,9 @@ def test_a_tab_left_open_across_a_restart_keeps_its_chat_and_continues_it(
             page.open()
             page.send("remember the milk", "You said: remember the milk")
         with launched_app(app_settings, port=port):  # no reload: the tab's session is new to the app
+            # A person types after the restart; Gradio's page needs a moment to find the server
+            # again (a message sent while it reconnects is lost by Gradio, with its own error).
+            page.page.wait_for_timeout(2000)
             page.send("and the eggs", "You said: and the eggs")
             page.watch_answers(
                 until=lambda answers: answers == ["You said: remember the milk", "You said: and the eggs"]

@@ -17,13 +17,21 @@ from ui.server import ServerSettings, start
 
 log = logging.getLogger("app")
 
-__all__ = ["NOTICE_TITLE", "build_demo", "main", "serve", "start"]
+__all__ = ["NOTICE_TITLE", "build_demo", "main", "serve", "start", "stop"]
 
 
 def build_demo(settings: Settings, server: ServerSettings | None = None) -> gr.Blocks:
     """The page for these settings: the service built once (its client, models and files), then the UI."""
     service = ChatService.from_settings(settings, available_models(settings))
     return build_page(service, server)
+
+
+def stop(demo: gr.Blocks) -> None:
+    """Stop serving: answers still streaming are stopped and saved, the store is closed."""
+    try:
+        demo.chat_page.shutdown()  # type: ignore[attr-defined]
+    finally:
+        demo.close()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -63,7 +71,10 @@ def serve(demo: gr.Blocks, server: ServerSettings, host: str | None, port: int |
             "The app still serves on %s for this machine only.",
             demo.local_url,
         )
-    demo.block_thread()
+    try:
+        demo.block_thread()
+    finally:
+        stop(demo)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -243,6 +244,7 @@ def served(
     port = _free_port()
     ours = ("ANTHROPIC_", "CHAT_", "APP_", "GRADIO_")
     env = {name: value for name, value in os.environ.items() if not name.startswith(ours)}
+    env["CHAT_DATA_DIR"] = tempfile.mkdtemp(prefix="bench-data-")  # its conversations: a fresh SQLite file
     env.update(
         ANTHROPIC_API_KEY="sk-bench-not-real",
         ANTHROPIC_BASE_URL=upstream_url,

@@ -3,7 +3,7 @@
 - `ClientSettings`: who answers and how to reach them (key, provider, retries, timeouts);
 - `TurnOptions` (chat/options.py): the defaults of each turn (model, prompt, limits, thinking);
 - `Guards`: what one visitor or the whole app may spend;
-- `Settings`: the three together, plus where the service keeps its files.
+- `Settings`: the three together, plus where conversations and files are kept and for how long.
 Each is checked once, where it is read. Server settings belong to the UI (ui/server.py).
 """
 
@@ -87,6 +87,7 @@ class Guards:
     rate_limit_per_minute: int = 20
     daily_token_budget: int = 2_000_000
     max_streams: int = 100
+    max_streams_per_visitor: int = 2
 
     @classmethod
     def from_env(cls, environ: env.Env) -> Guards:
@@ -96,17 +97,31 @@ class Guards:
             rate_limit_per_minute=env.whole_number(environ, "CHAT_RATE_LIMIT_PER_MINUTE", 20),
             daily_token_budget=env.whole_number(environ, "CHAT_DAILY_TOKEN_BUDGET", 2_000_000),
             max_streams=env.positive_int(environ, "CHAT_MAX_STREAMS", 100),
+            max_streams_per_visitor=env.positive_int(environ, "CHAT_MAX_STREAMS_PER_VISITOR", 2),
         )
+
+
+SPACES_DATA_DIR = Path("/data")  # where a Hugging Face Space mounts its persistent storage
+
+
+def default_data_dir(environ: env.Env) -> Path:
+    """`/data` on a Space with persistent storage mounted, else `./data`."""
+    on_spaces = environ.get("SYSTEM") == "spaces"
+    if on_spaces and SPACES_DATA_DIR.is_dir() and os.access(SPACES_DATA_DIR, os.W_OK):
+        return SPACES_DATA_DIR
+    return Path("data")
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the service needs: the client, the turn defaults, the guards, the data folder."""
+    """Everything the service needs: the client, the turn defaults, the guards, where data is kept."""
 
     client: ClientSettings = field(default_factory=ClientSettings)
     defaults: TurnOptions = field(default_factory=TurnOptions)
     guards: Guards = field(default_factory=Guards)
     data_dir: Path = Path("data")
+    database: str | None = field(default=None, repr=False)  # a URL may hold a password
+    retention_days: int = 30  # 0 keeps conversations for ever
 
     @classmethod
     def from_env(cls, environ: env.Env | None = None) -> Settings:
@@ -115,12 +130,24 @@ class Settings:
         client = ClientSettings.from_env(environ)
         provider = client.provider if client.provider in MODEL_VARIABLES else "anthropic"
         model = env.text(environ, MODEL_VARIABLES[provider], DEFAULT_MODELS[provider])
+        database = env.optional(environ, "CHAT_DATABASE_URL")
+        if database is not None:
+            from chat.store import database_url  # checked now, so a bad URL stops the start
+
+            database_url(database)
         return cls(
             client=client,
             defaults=TurnOptions.from_env(environ, model),
             guards=Guards.from_env(environ),
-            data_dir=Path(env.text(environ, "CHAT_DATA_DIR", "data")),
+            data_dir=Path(env.optional(environ, "CHAT_DATA_DIR") or default_data_dir(environ)),
+            database=database,
+            retention_days=env.whole_number(environ, "CHAT_RETENTION_DAYS", 30),
         )
+
+    @property
+    def database_url(self) -> str:
+        """The store's URL: CHAT_DATABASE_URL, or a SQLite file in the data folder."""
+        return self.database or f"sqlite:///{(self.data_dir / 'chats.db').as_posix()}"
 
     @property
     def offline(self) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 
 import anthropic
 import httpx2
+from sqlalchemy.exc import SQLAlchemyError
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class ErrorKind(enum.Enum):
     API_ERROR = "api_error"
     INTERRUPTED = "interrupted"  # the answer stopped mid-way (overload, cut, stall): the partial is kept
     NOT_FOUND = "not_found"  # no such conversation for this owner (or none at all)
+    STORE = "store"  # the conversation store could not be read or written
     UNEXPECTED = "unexpected"
 
 
@@ -106,6 +108,8 @@ def _known_failure(
             "Could not reach the Anthropic API. Check the network connection "
             "(and ANTHROPIC_BASE_URL, if set), then try again.",
         )
+    if isinstance(exc, SQLAlchemyError):
+        return ChatError(ErrorKind.STORE, "The conversation store could not be read or written.")
     if isinstance(exc, httpx2.TimeoutException):
         waited = f" for {read_timeout:g} seconds" if read_timeout else ""
         return _interrupted(f"Claude stopped sending{waited}, so the answer was cut off.", cause="stall")

@@ -7,6 +7,7 @@ import hashlib
 import os
 import secrets
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,22 @@ class FileStore:
         if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
             raise ValueError(f"not a SHA-256 hex digest: {digest!r}")
         return self.directory / digest[:2] / digest
+
+    def remove_unreferenced(self, referenced: set[str], older_than_seconds: float = 86_400.0) -> int:
+        """Delete stored files no exchange refers to, left untouched this long; return how many.
+
+        A file just attached is kept (its exchange may not be saved yet), so only old ones go.
+        """
+        cutoff = time.time() - older_than_seconds
+        removed = 0
+        for path in self.directory.glob("??/*"):
+            try:
+                if path.name not in referenced and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                continue  # removed meanwhile, or not ours to remove
+        return removed
 
     def block(self, ref: FileRef) -> ContentBlockParam:
         """The image or document content block that carries a stored file to Claude."""

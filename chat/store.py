@@ -7,10 +7,11 @@ owner's id behaves exactly like one that does not exist. Each exchange is stored
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import datetime as dt
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,7 +165,17 @@ def database_url(url: str) -> URL:
 def _sqlite_engine(url: URL) -> AsyncEngine:
     if url.database and url.database != ":memory:" and not url.query.get("uri"):
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_SECONDS})
+    # Every write commits or rolls back itself and a read opens no transaction, so a connection
+    # going back to the pool needs no rollback (a round trip to the driver's thread each time).
+    # One connection (one driver thread): SQLite writes one at a time anyway, and every extra
+    # thread competes with the event loop for the GIL while chats stream.
+    engine = create_async_engine(
+        url,
+        connect_args={"timeout": BUSY_TIMEOUT_SECONDS},
+        pool_reset_on_return=None,
+        pool_size=1,
+        max_overflow=0,
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -182,8 +193,9 @@ def _sqlite_engine(url: URL) -> AsyncEngine:
     def _on_begin(conn: Connection) -> None:
         # A writer takes the write lock up front, so it waits its turn (busy_timeout) instead of
         # failing when a read lock cannot be upgraded; readers never block under WAL.
-        writes = conn.get_execution_options().get("chat_writes", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+        # A read is one statement, atomic on its own: it needs no transaction (one round trip less).
+        if conn.get_execution_options().get("chat_writes", False):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
@@ -197,6 +209,9 @@ class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._writer = engine.execution_options(chat_writes=True)
+        # SQLite has one writer at a time: this process's writers queue here, in order, instead
+        # of polling the file lock (its busy handler sleeps up to 100 ms a try under load).
+        self._one_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         self._last_time = dt.datetime.min.replace(tzinfo=dt.UTC)
         self.interrupted_on_open = 0
         self.version = 0
@@ -237,6 +252,37 @@ class Store:
                     created_at=now,
                     updated_at=now,
                 )
+            )
+        return info
+
+    async def ensure(self, owner: str, conversation_id: str, title: str) -> ConversationInfo:
+        """The owner's conversation with this id, created (with this title) if there is none yet.
+
+        An id another owner holds is NOT_FOUND, as everywhere.
+        """
+        now = self._now()
+        async with self._write() as conn:
+            insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
+                conversations
+            )
+            made = await conn.execute(
+                insert.values(
+                    id=conversation_id,
+                    owner=owner,
+                    title=title,
+                    title_search=title.casefold(),
+                    created_at=now,
+                    updated_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=[conversations.c.id])
+                .returning(conversations.c.id)
+            )
+            if made.first() is not None:  # made now: nothing more to read
+                return ConversationInfo(conversation_id, owner, title, now, now, 0)
+        info = await self.get(owner, conversation_id)
+        if info is None:
+            raise ChatError(
+                ErrorKind.NOT_FOUND, "There is no such conversation.", conversation_id=conversation_id
             )
         return info
 
@@ -300,6 +346,12 @@ class Store:
             )
             return sorted(result.scalars().all())
 
+    async def referenced_files(self) -> set[str]:
+        """The SHA-256 of every file some stored exchange refers to."""
+        async with self._read() as conn:
+            records = (await conn.execute(select(exchanges.c.record))).scalars().all()
+        return {ref["sha256"] for record in records for ref in record.get("prompt", {}).get("files", [])}
+
     # --- exchanges -------------------------------------------------------------------------------
 
     async def exchanges(self, owner: str, conversation_id: str) -> builtins.list[Exchange]:
@@ -330,6 +382,26 @@ class Store:
                 )
             )
 
+    async def save_partials(self, partials: Sequence[tuple[str, str, int, Exchange]]) -> None:
+        """Store how far answers still streaming have come, all in one transaction.
+
+        Each is (owner, conversation id, position, exchange). Only an exchange stored as
+        streaming is replaced: an answer that ended meanwhile keeps its end.
+        """
+        async with self._write() as conn:
+            for owner, conversation_id, position, exchange in partials:
+                owned = exists().where(conversations.c.id == conversation_id, conversations.c.owner == owner)
+                await conn.execute(
+                    update(exchanges)
+                    .where(
+                        exchanges.c.conversation_id == conversation_id,
+                        exchanges.c.position == position,
+                        exchanges.c.status == Status.STREAMING.value,
+                        owned,
+                    )
+                    .values(_exchange_row(exchange))
+                )
+
     async def keep(self, owner: str, conversation_id: str, count: int) -> None:
         """Keep the first `count` exchanges, deleting those at later positions."""
         async with self._write() as conn:
@@ -349,7 +421,11 @@ class Store:
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
-        async with self._writer.begin() as conn:
+        if self._one_writer is None:
+            async with self._writer.begin() as conn:
+                yield conn
+            return
+        async with self._one_writer, self._writer.begin() as conn:
             yield conn
 
     def _now(self) -> dt.datetime:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -54,9 +55,13 @@ class AppProcess:
 
 @contextmanager
 def app_py(*args: str, **env: str) -> Iterator[AppProcess]:
-    """Run `python app.py *args` with no API key, these extra env vars and a fast offline model."""
+    """Run `python app.py *args` with no API key, these extra env vars and a fast offline model.
+
+    Its data goes to a new temporary folder unless CHAT_DATA_DIR is given (never the checkout's).
+    """
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
+    environment["CHAT_DATA_DIR"] = tempfile.mkdtemp(prefix="chat-app-data-")
     environment.update(
         GRADIO_SERVER_PORT=str(port),
         CHAT_OFFLINE_DELAY="0.005",

@@ -6,6 +6,7 @@ import dataclasses
 import itertools
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,18 +31,21 @@ from ui.server import ServerSettings
 CLIENT_FIELDS = {f.name for f in dataclasses.fields(ClientSettings)}
 TURN_FIELDS = {f.name for f in dataclasses.fields(TurnOptions)}
 GUARD_FIELDS = {f.name for f in dataclasses.fields(Guards)}
+STORAGE_FIELDS = {"data_dir", "database", "retention_days"}
 
 
 def make_settings(**values: Any) -> Settings:
     """Settings from flat names (api_key=..., model=..., rate_limit_per_minute=...), each to its part."""
-    unknown = set(values) - CLIENT_FIELDS - TURN_FIELDS - GUARD_FIELDS - {"data_dir"}
+    unknown = set(values) - CLIENT_FIELDS - TURN_FIELDS - GUARD_FIELDS - STORAGE_FIELDS
     assert not unknown, f"not a service setting: {unknown}"
     part = lambda names: {k: v for k, v in values.items() if k in names}  # noqa: E731
     return Settings(
         client=ClientSettings(**part(CLIENT_FIELDS)),
         defaults=TurnOptions(**part(TURN_FIELDS)),
         guards=Guards(**part(GUARD_FIELDS)),
-        data_dir=Path(values.get("data_dir", "data")),
+        data_dir=Path(values.get("data_dir") or tempfile.mkdtemp(prefix="chat-data-")),  # never ./data
+        database=values.get("database"),
+        retention_days=values.get("retention_days", 30),
     )
 
 
@@ -99,15 +103,20 @@ def loopback_api() -> Iterator[LoopbackMessagesAPI]:
 
 
 @contextmanager
-def launched_app(settings: Settings, server: ServerSettings | None = None) -> Iterator[str]:
-    """The real app for these settings, served on a free local port; yields its URL."""
+def launched_app(
+    settings: Settings, server: ServerSettings | None = None, port: int | None = None
+) -> Iterator[str]:
+    """The real app for these settings, served on this (or a free) local port; yields its URL.
+
+    On exit its live answers are stopped and saved and its store closed, as a shutdown would.
+    """
     server = server or ServerSettings()
     demo = app.build_demo(settings, server)
-    app.start(demo, server, server_port=free_port(), quiet=True)
+    app.start(demo, server, server_port=port or free_port(), quiet=True)
     try:
         yield demo.local_url
     finally:
-        demo.close()
+        app.stop(demo)
 
 
 def assert_valid_history(messages: Sequence[dict[str, Any]]) -> None:

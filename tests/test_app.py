@@ -149,6 +149,12 @@ def exported_files(client: Client, **panel: object) -> dict[str, Path]:
     return {Path(path).suffix: Path(path) for path in update["value"]}
 
 
+def loaded(client: Client, path: Path) -> list[Any]:
+    """Press Load with this export; return the chat it shows, then the panel's values it set."""
+    shown, *rest = client.predict(handle_file(str(path)), api_name="/load")
+    return [shown, *rest[: len(PANEL)]]
+
+
 def exported(client: Client, **panel: object) -> dict[str, Any]:
     """The JSON export, as Export downloads it."""
     return json.loads(exported_files(client, **panel)[".json"].read_text())
@@ -196,7 +202,7 @@ def test_a_loaded_export_continues_the_conversation_in_a_new_tab(app_url, loopba
     path = exported_files(first)[".json"]
     request = json.loads(path.read_text())["request"]
     second = Client(app_url, verbose=False)
-    shown, *panel = second.predict(handle_file(str(path)), api_name="/load")
+    shown, *panel = loaded(second, path)
     user, answer, usage = shown  # the message with its file, the answer, its usage box
     assert (user["role"], answer["role"], usage["role"]) == ("user", "assistant", "assistant")
     assert [Path(part["file"]).name for part in user["content"] if "file" in part] == ["red.png"]
@@ -234,7 +240,7 @@ def test_a_loaded_export_continues_with_its_panel_values_in_a_new_session(app_ur
     chat(first, "ahoy", **PIRATE)
     path = exported_files(first, **PIRATE)[".json"]
     second = Client(app_url, verbose=False)
-    _, *panel = second.predict(handle_file(str(path)), api_name="/load")
+    _, *panel = loaded(second, path)
     assert panel == ["claude-opus-5-5", "Be a pirate.", 1000, True, "default"]
     chat(second, "where be the treasure?", **dict(zip(PANEL, panel, strict=True)))  # as the page would
     sent = loopback_api.requests[-1]
@@ -315,3 +321,10 @@ def test_a_web_search_shows_the_search_its_sources_and_numbered_citation_links(a
     assert sources["content"].startswith("1. [Weather in New York City in May 2025 (New York) - detailed")
     assert f"({WEATHER_URL})\n   > Tuesday, 20 May." in sources["content"]
     assert f"2. [New York, NY Weather Forecast | AccuWeather]({ACCUWEATHER_URL})" in sources["content"]
+
+
+def test_the_chat_api_takes_the_message_then_the_panel_then_the_pages_own_storage(app_url):
+    info = Client(app_url, verbose=False).view_api(return_format="dict")["named_endpoints"]["/chat"]
+    names = [parameter["parameter_name"] for parameter in info["parameters"]]
+    assert names == ["message", *PANEL, "token", "open_id"]
+    assert all(parameter["parameter_has_default"] for parameter in info["parameters"][1:])

@@ -134,7 +134,8 @@ async def redraw_after_stop(http: httpx.AsyncClient, tab: PageChat) -> list[dict
         if dep.get("trigger_after") == copy["id"] and chatbot in dep["outputs"]
     )
     body = {
-        "data": [tab.chatbot, None],  # the screen, and the tab's conversation (kept by the server)
+        # The screen, then the tab's place (kept by the server; this tab has no browser storage).
+        "data": [tab.chatbot, *[None] * (len(redraw["inputs"]) - 1)],
         "event_data": None,
         "fn_index": redraw["id"],
         "trigger_id": None,

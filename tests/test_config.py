@@ -65,6 +65,40 @@ def test_the_data_folder_defaults_to_data_and_is_read():
     assert Settings.from_env({"CHAT_DATA_DIR": "/srv/chat"}).data_dir == Path("/srv/chat")
 
 
+def test_conversations_are_kept_in_a_sqlite_file_in_the_data_folder_by_default():
+    assert Settings.from_env({}).database_url == "sqlite:///data/chats.db"
+    assert Settings.from_env({"CHAT_DATA_DIR": "/srv/chat"}).database_url == "sqlite:////srv/chat/chats.db"
+
+
+def test_a_database_url_selects_another_store_and_stays_out_of_the_repr():
+    url = "postgresql://chat:s3cret@127.0.0.1:5432/chat"
+    settings = Settings.from_env({"CHAT_DATABASE_URL": url})
+    assert settings.database_url == url and "s3cret" not in repr(settings)
+
+
+def test_a_database_url_of_another_kind_stops_the_start():
+    with pytest.raises(ChatError, match="must be SQLite or PostgreSQL, not mysql"):
+        Settings.from_env({"CHAT_DATABASE_URL": "mysql://127.0.0.1/chat"})
+
+
+def test_retention_and_the_per_visitor_stream_cap_have_documented_defaults():
+    settings = Settings.from_env({})
+    assert (settings.retention_days, settings.guards.max_streams_per_visitor) == (30, 2)
+    changed = Settings.from_env({"CHAT_RETENTION_DAYS": "0", "CHAT_MAX_STREAMS_PER_VISITOR": "5"})
+    assert (changed.retention_days, changed.guards.max_streams_per_visitor) == (0, 5)
+
+
+def test_on_a_space_without_persistent_storage_the_data_stays_in_the_app_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr("chat.config.SPACES_DATA_DIR", tmp_path / "not-mounted")
+    assert Settings.from_env({"SYSTEM": "spaces"}).data_dir == Path("data")
+
+
+def test_on_a_space_with_persistent_storage_the_data_goes_to_it(tmp_path, monkeypatch):
+    monkeypatch.setattr("chat.config.SPACES_DATA_DIR", tmp_path)
+    assert Settings.from_env({"SYSTEM": "spaces"}).data_dir == tmp_path
+    assert Settings.from_env({}).data_dir == Path("data")  # only on a Space
+
+
 # --- the client: ClientSettings --------------------------------------------------------------------
 
 

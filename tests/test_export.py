@@ -213,16 +213,15 @@ async def test_loading_an_export_restores_every_message_exactly(chat_with_files)
     assert restored.messages == chat.messages
 
 
-async def test_a_loaded_conversation_shown_on_screen_is_kept_not_rebuilt(chat_with_files, tmp_path):
+async def test_a_loaded_conversation_is_shown_with_its_files_under_their_own_names(chat_with_files, tmp_path):
     chat, files = chat_with_files
     await chat.send("what are these?", files)
-    path = tmp_path / "conversation.json"
-    path.write_text(export_json(chat.service, chat.conversation, chat.settings.defaults))
     later = Chat(settings=chat.settings)
-    screen, *_ = ChatPage(later.service, ServerSettings()).load(str(path), later.conversation)
-    loaded = list(later.conversation.exchanges)
-    later.conversation.keep(exchanges_on_screen(screen))
-    assert len(loaded) == 1 and all(a is b for a, b in zip(later.conversation.exchanges, loaded, strict=True))
+    exported = export_json(chat.service, chat.conversation, chat.settings.defaults)
+    screen = ChatPage(later.service, ServerSettings()).screen(
+        load_export(exported, later.service.files), None
+    )
+    assert exchanges_on_screen(screen) == 1
     *shown_files, text = screen[0]["content"]
     assert text == "what are these?"
     assert [(Path(f["path"]).parent.parent.name, Path(f["path"]).name) for f in shown_files] == [
@@ -237,10 +236,11 @@ async def test_two_loaded_files_of_one_name_are_both_shown(tmp_path):
     first.mkdir(), second.mkdir()
     write_image(first / "image.png", size=(4, 3)), write_image(second / "image.png", size=(5, 3))
     await chat.send("these?", [first / "image.png", second / "image.png"])
-    path = tmp_path / "conversation.json"
-    path.write_text(export_json(chat.service, chat.conversation, chat.settings.defaults))
     later = Chat(settings=chat.settings)
-    screen, *_ = ChatPage(later.service, ServerSettings()).load(str(path), later.conversation)
+    exported = export_json(chat.service, chat.conversation, chat.settings.defaults)
+    screen = ChatPage(later.service, ServerSettings()).screen(
+        load_export(exported, later.service.files), None
+    )
     *shown_files, _text = screen[0]["content"]
     shown = [Path(f["path"]) for f in shown_files]
     assert [p.name for p in shown] == ["image.png", "image.png"] and shown[0] != shown[1]

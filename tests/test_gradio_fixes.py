@@ -6,20 +6,27 @@ say what each relies on) and drop those Gradio no longer needs.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import gradio as gr
+import httpx
 import pytest
 from gradio.chat_interface import ChatInterface
 
+from bench.page_client import PageChat, PageConfig
+from tests.conftest import free_port
 from ui.gradio_fixes import (
     GRADIO_VERSION,
     _state_copies_after_answers,
     add_stop_receipt,
+    after_sending,
     exchanges_on_screen,
     last_turn_start,
     message_box,
     message_parts,
+    stopped_by_cancel,
 )
 
 
@@ -133,3 +140,61 @@ def test_the_stop_receipt_is_chained_after_every_copy_of_the_screen():
 
         add_stop_receipt(interface, redraw, [])
     assert after_copies() == sorted([*before, *copies])
+
+
+def closing_chat(closes: list[bool]) -> gr.ChatInterface:
+    """A chat whose endless answer records, when Gradio closes it, whether Stop closed it."""
+
+    async def count(message: str, history: list) -> AsyncIterator[str]:
+        try:
+            for number in range(2000):
+                await asyncio.sleep(0.01)
+                yield str(number)
+        finally:
+            closes.append(stopped_by_cancel())
+
+    return gr.ChatInterface(count)
+
+
+async def answer_until_updates(
+    tab: PageChat, updates: int, then: Callable[[], Awaitable[None]] | None
+) -> None:
+    """Send a message, read `updates` updates, then press Stop (`then`) or leave (None: the tab drops)."""
+    async for answer in tab.send("count"):
+        if answer.updates >= updates:
+            if then is None:
+                return  # the SSE connection closes with this generator: the tab is gone
+            await then()
+
+
+@pytest.mark.parametrize(
+    ("stop", "closed_by_stop"), [(True, True), (False, False)], ids=["stop", "tab-drops"]
+)
+async def test_stop_and_a_dropped_tab_both_close_the_chat_function_told_apart(stop, closed_by_stop):
+    # Premise of fix 6: /cancel cancels the event's task before closing the generator; a dropped
+    # tab only closes it (the task ends its run normally).
+    closes: list[bool] = []
+    demo = closing_chat(closes)
+    demo.queue().launch(prevent_thread_lock=True, quiet=True, server_port=free_port())
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            tab = PageChat(http, await PageConfig.fetch(http, demo.local_url))
+            async with asyncio.timeout(10):
+                await answer_until_updates(tab, 3, tab.cancel if stop else None)
+                while not closes:
+                    await asyncio.sleep(0.01)
+    finally:
+        demo.close()
+    assert closes == [closed_by_stop]
+
+
+def test_after_sending_runs_beside_the_answer_once_the_message_is_on_screen():
+    # Premise of fix 7: each typed message is appended to the screen by `_append_message_to_history`
+    # before the answer starts; a listener chained on it runs while the answer streams.
+    with gr.Blocks() as demo:
+        interface = gr.ChatInterface(lambda message, history: message)
+        marker = gr.Textbox()
+        after_sending(interface, lambda history: "sent", [interface.chatbot], [marker])
+    appends = {i for i, fn in demo.fns.items() if fn.name == "_append_message_to_history"}
+    chained = [fn for fn in demo.fns.values() if fn.outputs == [marker]]
+    assert appends and {fn.trigger_after for fn in chained} == appends

@@ -7,7 +7,10 @@ conversation lives in a real store; each behaviour runs on both databases.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import itertools
+import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -21,7 +24,7 @@ from chat.files import FileStore
 from chat.library import Library, LiveAnswer
 from chat.store import Store
 from chat.wire import Response
-from tests.conftest import make_settings
+from tests.conftest import make_settings, write_image
 from tests.upstream import TEST_KEY, InProcess, cut_mid_stream, replies, text_reply
 
 WAIT = 10.0  # the most any test waits for an answer to end
@@ -169,11 +172,14 @@ async def test_many_watchers_follow_one_answer_to_the_same_end(shelf):
 # --- saving as it streams --------------------------------------------------------------------------
 
 
-async def test_the_new_exchange_is_saved_at_once_as_streaming(shelf, store, database_url):
-    made = shelf(paced())
+async def test_the_new_exchange_is_saved_as_streaming_before_any_text_arrives(shelf, store, database_url):
+    made = shelf(paced(delay=0.5))
     conversation_id = await made.new()
-    await made.library.ask("ann", conversation_id, "hello there")
-    assert await stored_statuses(database_url) == ["streaming"]
+    live = await made.library.ask("ann", conversation_id, "hello there")
+    async with asyncio.timeout(WAIT):
+        while await stored_statuses(database_url) != ["streaming"]:
+            await asyncio.sleep(0.01)
+    assert live.text == ""
     assert [e.prompt.text for e in await store.exchanges("ann", conversation_id)] == ["hello there"]
 
 
@@ -227,31 +233,44 @@ async def test_stop_closes_the_upstream_and_saves_a_stopped_exchange_with_the_pa
     assert saved.text and saved.text != WHOLE and WHOLE.startswith(saved.text)
 
 
-async def test_stop_during_a_partial_save_closes_the_upstream_at_once_and_saves_stopped_last(
-    shelf, store, monkeypatch
-):
-    made = shelf(paced(), save_interval=0.0)  # a partial save after every delta
+async def test_a_partial_save_in_flight_at_stop_never_lands_over_the_end(shelf, store, monkeypatch):
+    made = shelf(paced(), save_interval=0.05)
     saving, release = asyncio.Event(), asyncio.Event()
-    save = store.save
+    save_partials = store.save_partials
 
-    async def held_save(owner: str, conversation_id: str, position: int, exchange: Any) -> None:
-        if exchange.status is Status.STREAMING and exchange.text and not release.is_set():
+    async def held(partials: Any) -> None:
+        if not release.is_set():
             saving.set()
-            await release.wait()
-        await save(owner, conversation_id, position, exchange)
+            await release.wait()  # a slow write, still to land when the answer has ended
+        await save_partials(partials)
 
-    monkeypatch.setattr(store, "save", held_save)
+    monkeypatch.setattr(store, "save_partials", held)
     conversation_id = await made.new()
     live = await made.library.ask("ann", conversation_id, "hi")
-    await asyncio.wait_for(saving.wait(), WAIT)  # the answer's task is inside a partial save
-
-    stopping = asyncio.create_task(made.library.stop("ann", conversation_id))
-    await until(lambda: made.upstream.calls[0].client_left_at is not None)
-    assert not stopping.done()  # it waits for the save in flight, then saves the end after it
+    await asyncio.wait_for(saving.wait(), WAIT)
+    assert await asyncio.wait_for(made.library.stop("ann", conversation_id), WAIT) is True
+    assert made.upstream.calls[0].client_left_at is not None  # Stop did not wait for the save
     release.set()
-    assert await asyncio.wait_for(stopping, WAIT) is True
+    await asyncio.sleep(0.2)  # the held partial save lands now, after the end
     (saved,) = await store.exchanges("ann", conversation_id)
     assert saved.status is Status.STOPPED and saved.text == live.exchange.text and saved.text
+
+
+async def test_partial_saves_of_many_answers_go_in_one_write_a_second(shelf, store, monkeypatch):
+    made = shelf(paced(0.05), paced(0.05), paced(0.05))
+    writes: list[int] = []
+    save_partials = store.save_partials
+
+    async def counted(partials: Any) -> None:
+        writes.append(len(partials))
+        await save_partials(partials)
+
+    monkeypatch.setattr(store, "save_partials", counted)
+    answers = [await made.library.ask("ann", await made.new(), "hi") for _ in range(2)]
+    answers.append(await made.library.ask("bob", await made.new("bob"), "hi"))
+    for live in answers:
+        await ended(live)
+    assert writes and writes[0] == 3 and len(writes) <= 2  # 1.5 s of answers: at most two writes
 
 
 async def test_stop_right_after_asking_sends_nothing_and_saves_it_stopped(shelf, store):
@@ -442,3 +461,124 @@ async def test_the_cache_never_evicts_a_conversation_with_a_live_answer(shelf):
     reloaded = await made.library.conversation("ann", streaming)
     assert reloaded is not held
     assert [e.prompt.text for e in reloaded.exchanges] == ["hi"]
+
+
+# --- the sidebar's actions -------------------------------------------------------------------------
+
+
+async def test_ensure_makes_a_conversation_the_tab_named_and_asking_there_works(shelf, store):
+    made = shelf(text_reply("Hello."))
+    await made.library.ensure("ann", "tab-chosen-id-0001", "Greetings")
+    await ended(await made.library.ask("ann", "tab-chosen-id-0001", "hi"))
+    assert [e.text for e in await store.exchanges("ann", "tab-chosen-id-0001")] == ["Hello."]
+    info = await store.get("ann", "tab-chosen-id-0001")
+    assert info is not None and info.title == "Greetings"
+
+
+async def test_ensure_on_another_owners_conversation_is_not_found_even_when_held_in_memory(shelf):
+    made = shelf()
+    conversation_id = await made.new("ann")
+    await made.library.conversation("ann", conversation_id)
+    assert await kind_of(made.library.ensure("bob", conversation_id, "Mine")) is ErrorKind.NOT_FOUND
+
+
+async def test_a_rename_is_folded_to_one_short_line(shelf, store):
+    made = shelf()
+    conversation_id = await made.new()
+    assert await made.library.rename("ann", conversation_id, "  Trip\n to   Rome  ") == "Trip to Rome"
+    assert await made.library.rename("ann", conversation_id, "x" * 80) == "x" * 59 + "…"
+    assert await kind_of(made.library.rename("ann", conversation_id, "  \n ")) is ErrorKind.REFUSED
+    info = await store.get("ann", conversation_id)
+    assert info is not None and info.title == "x" * 59 + "…"
+
+
+async def test_deleting_a_conversation_stops_its_answer_and_forgets_it(shelf, store):
+    made = shelf(paced())
+    conversation_id = await made.new()
+    live = await made.library.ask("ann", conversation_id, "hi")
+    await until(lambda: bool(live.text))
+    await asyncio.wait_for(made.library.delete("ann", conversation_id), WAIT)
+    assert live.done and made.upstream.calls[0].client_left_at is not None
+    assert await store.get("ann", conversation_id) is None
+    assert await kind_of(made.library.conversation("ann", conversation_id)) is ErrorKind.NOT_FOUND
+
+
+async def test_another_owner_cannot_delete_the_conversation(shelf, store):
+    made = shelf()
+    conversation_id = await made.new("ann")
+    assert await kind_of(made.library.delete("bob", conversation_id)) is ErrorKind.NOT_FOUND
+    assert await store.get("ann", conversation_id) is not None
+
+
+async def test_an_adopted_conversation_holds_the_exchanges_and_continues_from_them(shelf, store):
+    before = shelf(text_reply("Paris."))
+    source = await before.new()
+    await ended(await before.library.ask("ann", source, "France?"))
+    exchanges = await store.exchanges("ann", source)
+
+    after = shelf(text_reply("Rome."))
+    info = await after.library.adopt("bob", "Loaded", exchanges)
+    await ended(await after.library.ask("bob", info.id, "Italy?"))
+    assert [e.prompt.text for e in await store.exchanges("bob", info.id)] == ["France?", "Italy?"]
+    assert [m["role"] for m in after.upstream.requests[0]["messages"]] == ["user", "assistant", "user"]
+
+
+async def test_a_refused_message_from_the_page_is_saved_failed_in_its_place(shelf, store):
+    made = shelf()
+    conversation_id = await made.new()
+    error = ChatError(ErrorKind.BAD_OPTIONS, "Max tokens must be a whole number.")
+    await made.library.refuse("ann", conversation_id, "hi", error)
+    (saved,) = await store.exchanges("ann", conversation_id)
+    assert (
+        saved.status is Status.FAILED
+        and saved.error is not None
+        and saved.error.kind is ErrorKind.BAD_OPTIONS
+    )
+    assert made.upstream.calls == []
+
+
+# --- retention -------------------------------------------------------------------------------------
+
+
+async def test_expiry_deletes_old_conversations_and_the_files_only_they_used(store, tmp_path):
+    files = FileStore(tmp_path / "files")
+    upstream = InProcess(replies(text_reply("A red square."), text_reply("A blue one.")))
+    service = ChatService(upstream.client, make_settings(api_key=TEST_KEY, max_tokens=256), files=files)
+    library = Library(service, store)
+    red, blue = write_image(tmp_path / "red.png"), write_image(tmp_path / "blue.png", size=(5, 5))
+    old, recent = await library.new("ann", "old"), await library.new("ann", "recent")
+    await ended(await library.ask("ann", old.id, "what is it?", [red]))
+    await asyncio.sleep(0.02)
+    cutoff = dt.datetime.now(dt.UTC)
+    await asyncio.sleep(0.02)
+    await ended(await library.ask("ann", recent.id, "and this?", [blue]))
+    for path in files.directory.glob("??/*"):  # a day old: only a reference keeps a file now
+        os.utime(path, (time.time() - 2 * 86_400,) * 2)
+
+    assert await library.expire(30, now=cutoff + dt.timedelta(days=30)) == [old.id]
+    assert [info.id for info in await library.list("ann")] == [recent.id]
+    (kept,) = await store.exchanges("ann", recent.id)
+    assert [f.name for f in files.directory.glob("??/*")] == [kept.prompt.files[0].sha256]
+
+
+async def test_expiry_of_zero_days_keeps_everything(shelf, store):
+    made = shelf()
+    conversation_id = await made.new()
+    assert await made.library.expire(0, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=3650)) == []
+    assert await store.get("ann", conversation_id) is not None
+
+
+# --- following an answer at a pace -----------------------------------------------------------------
+
+
+async def test_a_paced_watcher_sees_the_first_words_at_once_then_at_most_one_update_an_interval(shelf):
+    made = shelf(paced(0.01))  # 30 deltas in 0.3 s
+    conversation_id = await made.new()
+    live = await made.library.ask("ann", conversation_id, "hi")
+    seen: list[tuple[float, str]] = []
+    async for _ in live.changes(now=False, interval=0.1):
+        seen.append((time.monotonic(), live.text))
+    assert seen[0][1] and seen[0][1] != WHOLE  # the first words, not a wait for the interval
+    gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(seen[:-1])]
+    assert all(gap >= 0.095 for gap in gaps), gaps
+    assert len(seen) <= 6 and seen[-1][1] == WHOLE and live.done  # the end, shown without a wait

@@ -10,14 +10,15 @@ from typing import Any
 
 import gradio as gr
 
-from chat import BlockDelta, Reply, ThinkingDelta
+from chat import BlockDelta, Reply, Status, ThinkingDelta
 from chat.options import TurnOptions
+from chat.store import INTERRUPTED_MESSAGE, Store
 from chat.usage import estimate_tokens
 from chat.wire import ScriptedMessage, Stream, TextBlock, ThinkingBlock
 from tests.conftest import Chat
 from tests.upstream import fixture, text_reply
-from ui.page import ChatPage
 from ui.render import (
+    INTERRUPTED_TITLE,
     REDACTED_TITLE,
     SOURCES_TITLE,
     STOPPED_TITLE,
@@ -26,7 +27,6 @@ from ui.render import (
     exchange_messages,
     shown,
 )
-from ui.server import ServerSettings
 
 THINKING_THEN_TEXT = ScriptedMessage(
     [ThinkingBlock(["Two ", "and two."], signature="sig-a"), TextBlock(["Four", "."])], input_tokens=20
@@ -125,6 +125,27 @@ async def test_a_stopped_answer_is_marked_stopped_with_the_tokens_received():
     assert answer_of(messages) == "".join(words[:10])
     assert stopped.metadata["log"] == f"≈ {estimate_tokens(answer_of(messages))} tokens received"
     assert titled(messages)[USAGE_TITLE].metadata["log"].startswith("≈ ")
+
+
+async def test_an_answer_a_restart_interrupted_shows_what_arrived_and_says_the_app_restarted(tmp_path):
+    chat = Chat(scripted(TextBlock([f"word{i} " for i in range(50)])))
+    async with chat.stream("count") as reply:
+        async for _ in reply:
+            if reply.text.count("word") == 10:
+                break
+    store = await Store.open(f"sqlite:///{tmp_path / 'chats.db'}")
+    made = await store.create("ann", "count")
+    streaming = chat.conversation.exchanges[0]
+    streaming.status = Status.STREAMING  # as saved mid-answer, just before the app went down
+    await store.save("ann", made.id, 0, streaming)
+    await store.close()
+    reopened = await Store.open(f"sqlite:///{tmp_path / 'chats.db'}")  # the restart
+    (interrupted,) = await reopened.exchanges("ann", made.id)
+    await reopened.close()
+    messages = exchange_messages(shown(interrupted))
+    assert answer_of(messages) == reply.text
+    assert STOPPED_TITLE not in titled(messages)  # nobody pressed Stop
+    assert titled(messages)[INTERRUPTED_TITLE].content.startswith(INTERRUPTED_MESSAGE)
 
 
 async def test_stopping_while_thinking_closes_the_thinking_box_as_stopped():
@@ -242,58 +263,3 @@ async def test_waiting_for_a_reply_to_end_gives_up_after_the_timeout():
     assert await reply.wait_until_ended(0.01) is False
     await reply.aclose()
     assert await reply.wait_until_ended(0.01) is True
-
-
-# After Stop, ChatPage.redraw_stopped draws the stopped turn again with its receipt.
-
-
-async def stopped_chat(words: int = 10) -> tuple[Chat, Reply]:
-    chat = Chat(text_reply("hello"), scripted(TextBlock([f"w{i} " for i in range(50)])))
-    await chat.send("hi")
-    async with chat.stream("count") as reply:
-        async for _ in reply:
-            if reply.text.count("w") == words:
-                break
-    return chat, reply
-
-
-def screen(*messages: tuple[str, str]) -> list[dict[str, Any]]:
-    return [{"role": role, "content": text} for role, text in messages]
-
-
-def page(chat: Chat) -> ChatPage:
-    return ChatPage(chat.service, ServerSettings())
-
-
-async def test_the_stopped_turn_shown_last_is_redrawn_with_its_receipt():
-    chat, reply = await stopped_chat()
-    shown_now = screen(("user", "hi"), ("assistant", "hello"), ("user", "count"), ("assistant", "w0 w1 w2"))
-    redrawn = await page(chat).redraw_stopped(shown_now, chat.conversation)
-    assert redrawn[:3] == shown_now[:3]
-    assert answer_of(redrawn[3:]) == reply.text
-    assert [title_of(m) for m in redrawn[3:]] == [None, STOPPED_TITLE, USAGE_TITLE]
-
-
-async def test_a_stopped_turn_already_marked_gets_one_receipt_not_two():
-    chat, reply = await stopped_chat()
-    shown_now = screen(("user", "hi"), ("assistant", "hello"), ("user", "count"), ("assistant", reply.text))
-    shown_now.append({"role": "assistant", "content": "", "metadata": {"title": STOPPED_TITLE}})
-    redrawn = await page(chat).redraw_stopped(shown_now, chat.conversation)
-    assert [title_of(m) for m in redrawn].count(STOPPED_TITLE) == 1
-
-
-async def test_no_receipt_goes_on_a_screen_that_moved_on_from_the_stopped_turn():
-    chat, _ = await stopped_chat()
-    moved_on = screen(
-        ("user", "hi"), ("assistant", "hello"), ("user", "count"), ("assistant", "w0"), ("user", "next")
-    )
-    undone = screen(("user", "hi"), ("assistant", "hello"))
-    for shown_now in (moved_on, undone, []):
-        assert await page(chat).redraw_stopped(shown_now, chat.conversation) == gr.skip()
-
-
-async def test_a_complete_reply_needs_no_stop_receipt():
-    chat = Chat(text_reply("done"))
-    await chat.send("count")
-    shown_now = screen(("user", "count"), ("assistant", "done"))
-    assert await page(chat).redraw_stopped(shown_now, chat.conversation) == gr.skip()

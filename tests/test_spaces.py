@@ -16,6 +16,7 @@ from tests.app_process import app_py
 from tests.conftest import answer_text, chat, launched_app, make_settings
 from tests.loopback_api import LoopbackMessagesAPI
 from tests.upstream import TEST_KEY
+from ui.page import EPHEMERAL_NOTE
 
 ROOT = Path(__file__).parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -73,6 +74,7 @@ def test_system_spaces_python_app_py_serves_the_chat():
     # Spaces itself listens on 0.0.0.0; tests stay on loopback.
     with app_py(SYSTEM="spaces", GRADIO_SERVER_NAME="127.0.0.1") as app:
         assert "Claude chat" in httpx.get(app.url).text
+        assert EPHEMERAL_NOTE in httpx.get(f"{app.url}config").text  # its data is not under /data
         updates = chat(Client(app.url, verbose=False), "hello from a Space")
         assert len(updates) >= 3
         assert "\u201chello from a Space\u201d" in answer_text(updates[-1])

@@ -55,6 +55,14 @@ def ids(infos: list[ConversationInfo]) -> list[str]:
     return [info.id for info in infos]
 
 
+@pytest.fixture
+async def anns(store: Store) -> ConversationInfo:
+    """A conversation of ann's with one exchange."""
+    made = await store.create("ann", "Secret plans")
+    await store.save("ann", made.id, 0, exchange("the secret", "is safe"))
+    return made
+
+
 # --- conversations ---------------------------------------------------------------------------------
 
 
@@ -69,6 +77,34 @@ async def test_conversation_ids_are_random_and_url_safe(store: Store) -> None:
     first, second = await store.create("ann", "a"), await store.create("ann", "b")
     assert first.id != second.id and len(first.id) >= 20
     assert all(c.isalnum() or c in "-_" for c in first.id)
+
+
+async def test_ensure_makes_the_conversation_under_the_given_id_once(store: Store) -> None:
+    made = await store.ensure("ann", "chosen-by-the-tab-0001", "Trip plans")
+    again = await store.ensure("ann", "chosen-by-the-tab-0001", "Another title")
+    assert made.id == again.id == "chosen-by-the-tab-0001"
+    assert (again.title, again.exchange_count) == ("Trip plans", 0)
+    assert ids(await store.list("ann")) == ["chosen-by-the-tab-0001"]
+
+
+async def test_ensure_on_another_owners_id_is_not_found_and_changes_nothing(
+    store: Store, anns: ConversationInfo
+) -> None:
+    await not_found(store.ensure("bob", anns.id, "Mine now"))
+    kept = await store.get("ann", anns.id)
+    assert kept is not None and kept.title == "Secret plans" and await store.list("bob") == []
+
+
+async def test_referenced_files_are_those_of_every_stored_prompt(store: Store) -> None:
+    first, second = await store.create("ann", "a"), await store.create("bob", "b")
+    with_files = exchange()
+    with_files.prompt = Prompt("see", (FileRef("a.png", "image/png", "a" * 64, 3),))
+    await store.save("ann", first.id, 0, with_files)
+    other = exchange()
+    other.prompt = Prompt("and", (FileRef("b.pdf", "application/pdf", "b" * 64, 5),))
+    await store.save("bob", second.id, 0, other)
+    await store.save("bob", second.id, 1, exchange())
+    assert await store.referenced_files() == {"a" * 64, "b" * 64}
 
 
 async def test_list_shows_the_newest_first(store: Store) -> None:
@@ -190,6 +226,30 @@ async def test_saving_at_an_existing_position_replaces_it(store: Store) -> None:
     assert await store.list("ann", "draft") == []
 
 
+async def test_a_partial_save_replaces_only_an_exchange_still_streaming(store: Store) -> None:
+    first, second = await store.create("ann", "a"), await store.create("ann", "b")
+    await store.save("ann", first.id, 0, exchange("q", "so f", Status.STREAMING))
+    await store.save("ann", second.id, 0, exchange("q", "The end.", Status.COMPLETE))
+    await store.save_partials(
+        [
+            ("ann", first.id, 0, exchange("q", "so far", Status.STREAMING)),
+            ("ann", second.id, 0, exchange("q", "The e", Status.STREAMING)),
+        ]
+    )
+    assert [e.text for e in await store.exchanges("ann", first.id)] == ["so far"]
+    assert [(e.status, e.text) for e in await store.exchanges("ann", second.id)] == [
+        (Status.COMPLETE, "The end.")
+    ]
+
+
+async def test_a_partial_save_under_another_owner_changes_nothing(
+    store: Store, anns: ConversationInfo
+) -> None:
+    await store.save("ann", anns.id, 1, exchange("more", "so f", Status.STREAMING))
+    await store.save_partials([("bob", anns.id, 1, exchange("more", "bob's words", Status.STREAMING))])
+    assert [e.text for e in await store.exchanges("ann", anns.id)] == ["is safe", "so f"]
+
+
 async def test_keep_deletes_the_exchanges_from_that_position_on(store: Store) -> None:
     made = await store.create("ann", "t")
     for position in range(4):
@@ -208,14 +268,6 @@ async def test_keep_zero_empties_the_conversation_but_keeps_it(store: Store) -> 
 
 
 # --- owners ----------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def anns(store: Store) -> ConversationInfo:
-    """A conversation of ann's with one exchange."""
-    made = await store.create("ann", "Secret plans")
-    await store.save("ann", made.id, 0, exchange("the secret", "is safe"))
-    return made
 
 
 async def test_another_owner_cannot_get_it(store: Store, anns: ConversationInfo) -> None:

@@ -8,15 +8,23 @@
    messages, which is how many exchanges the screen still shows.
 3. On Stop, Gradio closes the generator, which then cannot yield the stopped answer's receipt:
    once ChatInterface has copied the screen into its history state, a listener chained on that
-   copy redraws the stopped turn (`redraw_stopped`) into the screen and the state at once.
+   copy redraws the stopped turn (`ChatPage.redraw`) into the screen and the state at once.
 4. The message box's own payload check is generic, and a missing payload reaches ChatInterface
    as None (an AttributeError there): `guard_message_box` refuses malformed payloads clearly and
    reads a missing one as blank.
 5. A custom MultimodalTextbox has no Stop button unless it is given `stop_btn=True`.
+6. Gradio closes a chat generator both when Stop is pressed and when its tab drops (a reload,
+   a closed lid): answers outlive the tab, so the page must tell the two apart. Stop posts
+   /cancel, which cancels the task running the event before closing the generator; a dropped
+   tab only closes the generator. `stopped_by_cancel` reads that from the closing task.
+7. ChatInterface has no event for "a message was just sent": `after_sending` chains a listener
+   on its `_append_message_to_history` step (the sidebar lists a new chat at once), and
+   `after_answers` on its copy of the screen into its state after an answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -46,7 +54,11 @@ class MessageBoxPayload(MultimodalData):
 def message_box() -> gr.MultimodalTextbox:
     """The message box: text and files, with Stop (fix 5) and a clear refusal of bad payloads (fix 4)."""
     textbox = gr.MultimodalTextbox(
-        file_types=list(ACCEPTED_SUFFIXES), file_count="multiple", submit_btn=True, stop_btn=True
+        file_types=list(ACCEPTED_SUFFIXES),
+        file_count="multiple",
+        submit_btn=True,
+        stop_btn=True,
+        elem_id="message-box",
     )
     guard_message_box(textbox)
     return textbox
@@ -91,6 +103,33 @@ def last_turn_start(history: Sequence[Mapping[str, Any]]) -> int:
     return index
 
 
+def stopped_by_cancel() -> bool:
+    """Fix 6: inside a closing chat generator, True for Stop (Gradio's /cancel), False for a dropped tab."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def after_sending(interface: gr.ChatInterface, fn: Any, inputs: list[Any], outputs: list[Any]) -> None:
+    """Fix 7: run `fn` as soon as a typed message is on screen, beside its answer (not after it)."""
+    fns = get_blocks_context().fns
+    for index, block_fn in list(fns.items()):
+        if block_fn.name == "_append_message_to_history":
+            _after(index)(fn, inputs, outputs, **QUIET)
+
+
+def after_answers(interface: gr.ChatInterface, fn: Any, inputs: list[Any], outputs: list[Any]) -> None:
+    """Fix 7: run `fn` after each answer, once ChatInterface has copied the screen into its state."""
+    for index in _state_copies_after_answers(interface):
+        _after(index)(fn, inputs, outputs, **QUIET)
+
+
+QUIET: dict[str, Any] = {
+    "show_progress": "hidden",
+    "concurrency_limit": None,  # quick, or only waiting: never make one tab wait for another
+    "api_visibility": "undocumented",
+}
+
+
 def add_stop_receipt(interface: gr.ChatInterface, redraw: Any, inputs: list[Any]) -> None:
     """Fix 3: after an answer, `redraw(shown, *inputs)` may redraw a stopped last turn, and its state.
 
@@ -104,15 +143,12 @@ def add_stop_receipt(interface: gr.ChatInterface, redraw: Any, inputs: list[Any]
         shown = await redraw(*values)
         return shown, shown  # in one update: no copy of the screen may land between the two
 
-    for index in _state_copies_after_answers(interface):
-        _after(index)(
-            redraw_screen_and_state,
-            [interface.chatbot, *inputs],
-            [interface.chatbot, interface.chatbot_state],
-            show_progress="hidden",
-            concurrency_limit=None,  # it only waits for a stop: never make one tab wait for another
-            api_visibility="undocumented",
-        )
+    after_answers(
+        interface,
+        redraw_screen_and_state,
+        [interface.chatbot, *inputs],
+        [interface.chatbot, interface.chatbot_state],
+    )
 
 
 def _state_copies_after_answers(interface: gr.ChatInterface) -> list[int]:

@@ -1,10 +1,19 @@
-"""The page: one ChatInterface over the service, one conversation per browser tab."""
+"""The page: a sidebar of stored conversations beside one ChatInterface, over the service's library.
+
+Each tab holds only its place (`Tab`: whose conversations, which one is open); the conversations
+live in the library, which streams every answer in a task of its own and saves it as it grows.
+A tab that leaves mid-answer leaves the answer running; opening that conversation again (a
+reload, another tab) follows the rest of it live. Stop stops it from any tab of its owner.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
 import tempfile
+import time
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
@@ -13,16 +22,38 @@ from typing import Any
 
 import gradio as gr
 
-from chat import ChatError, ChatService, Conversation, Settings, TurnOptions, coalesce, make_client
-from chat.errors import explain
+from chat import ChatError, ChatService, Conversation, Settings, TurnOptions, make_client
+from chat.config import SPACES_DATA_DIR
+from chat.errors import ErrorKind, explain
 from chat.exchange import Exchange, Status
 from chat.export import export_json, export_markdown, load_export, loaded_options
+from chat.library import Library, LiveAnswer
 from chat.models import ModelChoice, list_models, with_model
 from chat.options import EFFORT_LEVELS
 from chat.reply import Reply
-from ui.gradio_fixes import add_stop_receipt, exchanges_on_screen, last_turn_start, message_box, message_parts
-from ui.render import exchange_messages, shown
+from chat.store import ConversationInfo, title_for
+from ui.gradio_fixes import (
+    add_stop_receipt,
+    after_answers,
+    after_sending,
+    exchanges_on_screen,
+    last_turn_start,
+    message_box,
+    message_parts,
+    stopped_by_cancel,
+)
+from ui.render import exchange_messages, notice_message, shown
 from ui.server import ServerSettings
+from ui.visitors import (
+    Tab,
+    browser_secret,
+    is_conversation_id,
+    is_token,
+    new_conversation_id,
+    new_token,
+    user_owner,
+    visitor_owner,
+)
 from ui.wording import say
 
 log = logging.getLogger("ui")
@@ -31,58 +62,131 @@ OFFLINE_NOTE = (
     "**Offline demo model**: replies are canned, not from Claude. "
     "Set `ANTHROPIC_API_KEY` in `.env` and restart to talk to Claude."
 )
+EPHEMERAL_NOTE = (
+    "This Space has no persistent storage, so chats last until it restarts "
+    "(turn on persistent storage in the Space's settings to keep them)."
+)
 EFFORT_NOTE = (
     "How hard Claude works: depth versus speed and cost. (There is no temperature: current Claude "
     "models and the API version this SDK speaks reject it.) Settings apply from your next message."
 )
 DEFAULT_EFFORT = "default"
+PANEL_SIZE = 5  # model, system prompt, max tokens, thinking, effort (`ChatPage.options`)
+UNTITLED = "New chat"
+ANSWERING = " · answering"
+NOT_SAVED_YET = "Send a message first: a chat is saved, and can be renamed, from its first message."
 STOP_WAIT_SECONDS = 5.0
+EXPIRE_EVERY_SECONDS = 3600.0
 
 
 class ChatPage:
-    """The page's event handlers, over one service; each tab's conversation is handed in."""
+    """The page's event handlers over one service and its library (opened on first use)."""
 
     def __init__(self, service: ChatService, server: ServerSettings) -> None:
         self.service = service
         self.server = server
+        self._library: Library | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # Gradio's, where the answers run
+        self._opening = asyncio.Lock()
+        self._expired_at = -math.inf
+
+    async def library(self) -> Library:
+        """The library, opened on Gradio's event loop the first time (its answers run there)."""
+        if self._library is None:
+            async with self._opening:
+                if self._library is None:
+                    self._loop = asyncio.get_running_loop()
+                    settings = self.service.settings
+                    self._library = await Library.open(
+                        self.service,
+                        settings.database_url,
+                        max_live_per_owner=settings.guards.max_streams_per_visitor,
+                    )
+        if time.monotonic() - self._expired_at > EXPIRE_EVERY_SECONDS:
+            self._expired_at = time.monotonic()
+            try:
+                await self._library.expire(self.service.settings.retention_days)
+            except Exception:
+                log.exception("could not delete expired conversations")
+        return self._library
+
+    async def close(self) -> None:
+        """Stop every answer still streaming (each is saved), then close the store."""
+        if self._library is not None:
+            await self._library.close()
+            await self._library.store.close()
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """`close`, from outside Gradio's event loop (a shutdown), waiting at most `timeout` seconds."""
+        if self._loop is not None and self._loop.is_running():
+            asyncio.run_coroutine_threadsafe(self.close(), self._loop).result(timeout)
+
+    # --- the chat --------------------------------------------------------------------------------
 
     async def respond(
         self,
         message: Any,
         history: list[dict[str, Any]],
-        conversation: Conversation,
+        tab: Tab,
         model: str | None = None,
         system_prompt: str | None = None,
         max_tokens: float | None = None,
         thinking: bool | None = None,
         effort: str | None = None,
+        token: Any = None,
+        open_id: Any = None,
+        request: gr.Request | None = None,
     ) -> AsyncIterator[list[gr.ChatMessage]]:
         """Stream one answer into the chat; a failure ends it with a notice box under what arrived.
 
         The panel's values are named parameters: they are the /chat API's keyword arguments.
+        `token` and `open_id` are the page's localStorage (its visitor, its open chat); a script
+        leaves them out and is a visitor for its session. The answer runs in the library: if this
+        tab leaves, it goes on and is saved.
         """
+        place(tab, token, open_id, request)
         text, files = message_parts(message)
-        conversation.keep(exchanges_on_screen(history))
+        owner, conversation_id = tab.owner, tab.conversation_id
         try:
-            options = self.options(model, system_prompt, max_tokens, thinking, effort)
-        except ChatError as error:
-            exchange = self.service.record(conversation, text, error)
-            gr.Warning(say(error))
-            yield self.messages(exchange)
-            return
-        exchange = self.service.record(conversation, text)  # held: Clear or Load may change the list
-        try:
-            async with (
-                self.service.answer(conversation, exchange, text, files, options=options) as reply,
-                aclosing(coalesce(reply, self.server.update_interval)) as updates,
-            ):
-                async for _ in updates:
-                    yield self.live_messages(reply)
-        except Exception as error:  # explain() logs the details and keeps them off the page
+            library = await self.library()
+            await library.ensure(owner, conversation_id, self.title(text, files))
+            if not (tab.restored and not history):  # after a restart the history state is empty
+                await library.keep(owner, conversation_id, exchanges_on_screen(history))
+            conversation = await library.conversation(owner, conversation_id)
+            try:
+                options = self.options(model, system_prompt, max_tokens, thinking, effort)
+            except ChatError as error:
+                gr.Warning(say(error))
+                yield self.messages(await library.refuse(owner, conversation_id, text, error))
+                return
+            try:
+                live = await library.ask(owner, conversation_id, text, files, options=options)
+            except ChatError as error:  # refused: saved as a failed exchange, nothing sent
+                gr.Warning(say(error))
+                yield self.messages(conversation.exchanges[-1])
+                return
+        except Exception as error:  # the store failed: explain() logs the details
             explained = explain(error)
             gr.Warning(say(explained))
-            exchange.error = exchange.error or explained  # a failure of ours, after the reply ended
-        yield self.messages(exchange, conversation)
+            yield [notice_message(explained)]
+            return
+        try:
+            async with aclosing(live.changes(now=False, interval=self.server.update_interval)) as updates:
+                async for _ in updates:
+                    if tab.conversation_id != conversation_id:
+                        return  # this tab switched away: the answer goes on without it
+                    shown = self.live_messages(live.reply)
+                    if shown:  # nothing yet (it has only just started): the page shows it is waiting
+                        yield shown
+        except (asyncio.CancelledError, GeneratorExit):
+            if stopped_by_cancel():  # Stop, not a tab that left
+                await library.stop(owner, conversation_id)
+            raise
+        exchange = await live.wait()
+        if exchange.status is Status.FAILED and exchange.error is not None:
+            gr.Warning(say(exchange.error))
+        if tab.conversation_id == conversation_id:
+            yield self.messages(exchange, conversation)
 
     def options(
         self,
@@ -107,6 +211,17 @@ class ChatPage:
             prompt_caching=defaults.prompt_caching,
         )
 
+    @staticmethod
+    def title(text: str, files: Sequence[Any]) -> str:
+        """A new conversation's title: its first message's first line, or its first file's name."""
+        if text.strip():
+            return title_for(text)
+        for file in files:
+            path = file.get("path") if isinstance(file, dict) else file
+            if path:
+                return title_for(Path(str(path)).name)
+        return UNTITLED
+
     def live_messages(self, reply: Reply) -> list[gr.ChatMessage]:
         """A streaming reply as chat messages."""
         return exchange_messages(shown(reply.exchange, reply.content, reply.timings))
@@ -116,8 +231,27 @@ class ChatPage:
         spend = conversation.spend if conversation is not None else None
         return exchange_messages(shown(exchange), self.service.prices, spend)
 
-    async def redraw_stopped(self, history: list[dict[str, Any]], conversation: Conversation) -> Any:
-        """After Stop, redraw the stopped answer with its receipt, if the screen still ends with it."""
+    async def redraw(
+        self,
+        history: list[dict[str, Any]],
+        tab: Tab,
+        token: Any = None,
+        open_id: Any = None,
+        request: gr.Request | None = None,
+    ) -> Any:
+        """After an answer: redraw a stopped one with its receipt, if the screen still ends with it;
+        after a restart, redraw the whole conversation (the page sent only the newest turn)."""
+        place(tab, token, open_id, request)
+        library = await self.library()
+        try:
+            conversation = await library.conversation(tab.owner, tab.conversation_id)
+        except ChatError:
+            return gr.skip()  # not stored: nothing was answered
+        if tab.restored:
+            tab.restored = False
+            live = library.live(tab.owner, tab.conversation_id)
+            ended = conversation.exchanges if live is None else conversation.exchanges[: live.position]
+            return self.screen(ended, conversation)
         reply = conversation.last_reply
         if (
             reply is None
@@ -128,26 +262,209 @@ class ChatPage:
         index = reply.exchange.context
         current = conversation.exchanges[index] if index < len(conversation.exchanges) else None
         if current is not reply.exchange or exchanges_on_screen(history) != index + 1:
-            return gr.skip()  # the screen moved on (an undo, say)
+            return gr.skip()  # the screen moved on (an undo, a switch)
         start = last_turn_start(history)
         users = [m for m in history[start:] if m.get("role") == "user"]
         return [*history[:start], *users, *self.messages(reply.exchange, conversation)]
 
-    def export(
+    async def stop(
+        self, tab: Tab, token: Any = None, open_id: Any = None, request: gr.Request | None = None
+    ) -> None:
+        """Stop the open conversation's answer, from whichever tab of its owner it was asked."""
+        place(tab, token, open_id, request)
+        await (await self.library()).stop(tab.owner, tab.conversation_id)
+
+    # --- opening a conversation ------------------------------------------------------------------
+
+    async def opened(
+        self, tab: Tab, token: Any, open_id: Any, request: gr.Request
+    ) -> AsyncIterator[tuple[Any, ...]]:
+        """A page load: take the browser's visitor (a new one if it has none), show its open chat."""
+        token = token if is_token(token) else new_token()
+        tab.owner = tab.conversation_id = ""  # set up anew from the browser
+        place(tab, token, open_id, request).restored = False  # the page shows what show() draws
+        async for shown_view in self.show(tab, ""):
+            yield (token, *shown_view)
+
+    async def switch(
+        self,
+        chosen: Any,
+        query: str,
+        tab: Tab,
+        token: Any = None,
+        open_id: Any = None,
+        request: gr.Request | None = None,
+    ) -> AsyncIterator[tuple[Any, ...]]:
+        """Open a conversation from the sidebar (following its answer if one is coming)."""
+        if isinstance(chosen, str) and chosen:
+            tab.conversation_id = chosen
+        async for shown_view in self.show(tab, query):
+            yield shown_view
+
+    async def new_chat(
+        self, query: str, tab: Tab, token: Any = None, open_id: Any = None, request: gr.Request | None = None
+    ) -> AsyncIterator[tuple[Any, ...]]:
+        """Start a new conversation in this tab (stored once its first message is sent)."""
+        tab.conversation_id = new_conversation_id()
+        async for shown_view in self.show(tab, query):
+            yield shown_view
+
+    async def cleared(
+        self, query: str, tab: Tab, token: Any = None, open_id: Any = None, request: gr.Request | None = None
+    ) -> tuple[Any, ...]:
+        """The chat's own clear button: a new conversation; the old one stays in the sidebar."""
+        place(tab, token, open_id, request)
+        tab.conversation_id = new_conversation_id()
+        return (tab.conversation_id, await self.chat_list(tab, query), UNTITLED)
+
+    async def show(self, tab: Tab, query: str) -> AsyncIterator[tuple[Any, ...]]:
+        """The view of the tab's open conversation; then, while its answer streams, that answer."""
+        conversation_id = tab.conversation_id
+        library = await self.library()
+        info = await library.store.get(tab.owner, conversation_id)
+        exchanges: list[Exchange] = []
+        conversation: Conversation | None = None
+        if info is None:  # not stored (yet, or not this owner's): a new chat, under an id of its own
+            conversation_id = tab.conversation_id = new_conversation_id()
+        else:
+            conversation = await library.conversation(tab.owner, conversation_id)
+            exchanges = list(conversation.exchanges)
+        live = library.live(tab.owner, conversation_id)
+        finished = exchanges if live is None else exchanges[: live.position]
+        earlier = self.screen(finished, conversation)
+        panel = self._panel(exchanges) if exchanges else None
+        title = info.title if info is not None else UNTITLED
+        screen = earlier if live is None else [*earlier, *self._live_turn(live, len(finished))]
+        yield view(
+            screen,
+            panel,
+            opened=conversation_id,
+            chats=await self.chat_list(tab, query),
+            title=title,
+            answering=live is not None,
+        )
+        if live is None:
+            return
+        async with aclosing(live.changes(interval=self.server.update_interval)) as updates:
+            async for _ in updates:
+                if tab.conversation_id != conversation_id:
+                    return  # the tab moved on
+                yield view([*earlier, *self._live_turn(live, len(finished))])
+        exchange = await live.wait()
+        if tab.conversation_id != conversation_id:
+            return
+        screen = [*earlier, *self.screen([exchange], conversation, first=len(finished) + 1)]
+        yield view(screen, chats=await self.chat_list(tab, query), answering=False)
+
+    def _live_turn(self, live: LiveAnswer, number: int) -> list[Any]:
+        prompt = self.screen([live.exchange], None, first=number + 1)[:1]  # its message, no answer yet
+        return [*prompt, *self.live_messages(live.reply)]
+
+    def _panel(self, exchanges: Sequence[Exchange]) -> list[Any]:
+        options = loaded_options(exchanges, self.service.settings.defaults, self.service.models)
+        return [
+            options.model,
+            options.system_prompt,
+            options.max_tokens,
+            options.thinking,
+            options.effort or DEFAULT_EFFORT,
+        ]
+
+    # --- the sidebar -----------------------------------------------------------------------------
+
+    async def chat_list(self, tab: Tab, query: str | None = None) -> Any:
+        """The sidebar's list of the owner's conversations, newest first (matching the search)."""
+        library = await self.library()
+        infos = await library.list(tab.owner, query)
+        choices = [(self._label(library, info), info.id) for info in infos]
+        chosen = tab.conversation_id if any(info.id == tab.conversation_id for info in infos) else None
+        return gr.Radio(choices=choices, value=chosen)
+
+    @staticmethod
+    def _label(library: Library, info: ConversationInfo) -> str:
+        return info.title + (ANSWERING if library.live(info.owner, info.id) is not None else "")
+
+    async def sent(
         self,
         history: list[dict[str, Any]],
-        conversation: Conversation,
+        query: str,
+        tab: Tab,
+        token: Any = None,
+        open_id: Any = None,
+        request: gr.Request | None = None,
+    ) -> tuple[Any, Any]:
+        """A message was just sent: list its conversation at once (made now if it is the first)."""
+        place(tab, token, open_id, request)
+        message = next((m for m in reversed(history) if m.get("role") == "user"), None)
+        text = _text_of(message.get("content")) if message else ""
+        library = await self.library()
+        await library.ensure(tab.owner, tab.conversation_id, title_for(text) or UNTITLED)
+        info = await library.store.get(tab.owner, tab.conversation_id)
+        return await self.chat_list(tab, query), info.title if info is not None else UNTITLED
+
+    async def search(
+        self, query: str, tab: Tab, token: Any = None, open_id: Any = None, request: gr.Request | None = None
+    ) -> Any:
+        """The list, filtered by the search box's text (after a search, or after an answer)."""
+        place(tab, token, open_id, request)
+        return await self.chat_list(tab, query)
+
+    async def rename(
+        self,
+        title: str,
+        query: str,
+        tab: Tab,
+        token: Any = None,
+        open_id: Any = None,
+        request: gr.Request | None = None,
+    ) -> tuple[Any, Any]:
+        """Rename the open conversation (it must have a first message to be stored)."""
+        place(tab, token, open_id, request)
+        library = await self.library()
+        try:
+            renamed = await library.rename(tab.owner, tab.conversation_id, title)
+        except ChatError as error:
+            gr.Warning(NOT_SAVED_YET if error.kind is ErrorKind.NOT_FOUND else say(error))
+            return gr.skip(), gr.skip()
+        return await self.chat_list(tab, query), renamed
+
+    async def delete(
+        self, query: str, tab: Tab, token: Any = None, open_id: Any = None, request: gr.Request | None = None
+    ) -> AsyncIterator[tuple[Any, ...]]:
+        """Delete the open conversation (after the page asked to confirm); open a new one."""
+        place(tab, token, open_id, request)
+        library = await self.library()
+        with contextlib.suppress(ChatError):  # never stored, or already gone: nothing to delete
+            await library.delete(tab.owner, tab.conversation_id)
+        async for shown_view in self.new_chat(query, tab):
+            yield (*shown_view, gr.update(visible=False))
+
+    # --- export and load -------------------------------------------------------------------------
+
+    async def export(
+        self,
+        history: list[dict[str, Any]],
+        tab: Tab,
         model: str | None = None,
         system_prompt: str | None = None,
         max_tokens: float | None = None,
         thinking: bool | None = None,
         effort: str | None = None,
+        token: Any = None,
+        open_id: Any = None,
+        request: gr.Request | None = None,
     ) -> Any:
         """Write the conversation as the exact JSON export and a Markdown transcript; offer both.
 
         It exports what the screen's history shows: an answer still streaming is not part of it yet.
         """
-        conversation = Conversation(conversation.exchanges[: exchanges_on_screen(history)])
+        place(tab, token, open_id, request)
+        library = await self.library()
+        try:
+            stored = await library.conversation(tab.owner, tab.conversation_id)
+        except ChatError:
+            stored = self.service.conversation()  # nothing sent yet
+        conversation = Conversation(stored.exchanges[: exchanges_on_screen(history)])
         try:
             options = self.options(model, system_prompt, max_tokens, thinking, effort)
         except ChatError:
@@ -158,30 +475,29 @@ class ChatPage:
         payload.write_text(export_json(self.service, conversation, options), encoding="utf-8")
         return gr.File(value=[str(markdown), str(payload)], visible=True)
 
-    def load(self, path: str, conversation: Conversation) -> tuple[Any, ...]:
-        """Continue a conversation from a JSON export: show it, take its options, make it this tab's."""
+    async def load(
+        self, path: str, tab: Tab, token: Any = None, open_id: Any = None, request: gr.Request | None = None
+    ) -> tuple[Any, ...]:
+        """Continue a conversation from a JSON export: stored as a new conversation, opened here."""
+        place(tab, token, open_id, request)
         try:
             exchanges = load_export(Path(path).read_bytes(), self.service.files, Path(path).name)
         except ChatError as error:
             raise gr.Error(say(error)) from error
-        screen = self.screen(exchanges, None)
-        options = loaded_options(exchanges, self.service.settings.defaults, self.service.models)
-        conversation.clear()
-        conversation.replace(exchanges)
-        panel = (
-            options.model,
-            options.system_prompt,
-            options.max_tokens,
-            options.thinking,
-            options.effort or DEFAULT_EFFORT,
-        )
-        return (screen, screen, conversation, *panel)
+        library = await self.library()
+        first = next((e.prompt.text for e in exchanges if e.prompt.text.strip()), "")
+        info = await library.adopt(tab.owner, title_for(first) or "Loaded chat", exchanges)
+        tab.conversation_id = info.id
+        async with aclosing(self.show(tab, "")) as views:
+            return await anext(views)
 
-    def screen(self, exchanges: Sequence[Exchange], conversation: Conversation | None) -> list[Any]:
+    def screen(
+        self, exchanges: Sequence[Exchange], conversation: Conversation | None, first: int = 1
+    ) -> list[Any]:
         """Chat messages showing whole exchanges, their files copied out under their own names."""
         folder = Path(tempfile.mkdtemp(prefix="chat-load-"))
         messages: list[Any] = []
-        for number, exchange in enumerate(exchanges, start=1):
+        for number, exchange in enumerate(exchanges, start=first):
             paths = []
             for index, ref in enumerate(exchange.prompt.files, start=1):
                 if not self.service.files.path(ref.sha256).exists():
@@ -193,12 +509,57 @@ class ChatPage:
                 paths.append({"path": str(path)})
             text = [exchange.prompt.text] if exchange.prompt.text.strip() else []
             messages.append({"role": "user", "content": [*paths, *text]})
-            messages += self.messages(exchange, conversation)
+            if exchange.status.ended:
+                messages += self.messages(exchange, conversation)
         return messages
 
-    def clear(self, conversation: Conversation) -> None:
-        """The chat was cleared: its exchanges and running cost go."""
-        conversation.clear()
+
+def place(tab: Tab, token: Any, open_id: Any, request: gr.Request | None) -> Tab:
+    """Set up a tab no page load set up (its session is new to this process: after a restart, or
+    a script's): the login's user, else the browser's visitor and open chat, else one of its own.
+    """
+    if not tab.owner:
+        username = getattr(request, "username", None)
+        if username:
+            tab.owner = user_owner(username)
+        elif is_token(token):
+            tab.owner = visitor_owner(token)
+        if tab.owner and not tab.conversation_id and is_conversation_id(open_id):
+            tab.conversation_id = open_id
+            tab.restored = True
+    return tab.settled()
+
+
+def view(
+    screen: list[Any],
+    panel: Sequence[Any] | None = None,
+    *,
+    opened: Any = None,
+    chats: Any = None,
+    title: Any = None,
+    answering: bool | None = None,
+) -> tuple[Any, ...]:
+    """Values for the view's components (`VIEW_ORDER`), leaving unchanged each one not given."""
+    keep = gr.skip()
+    return (
+        screen,
+        screen,  # ChatInterface's history state shows what the screen shows
+        *(panel if panel is not None else [keep] * PANEL_SIZE),
+        keep if opened is None else opened,
+        keep if chats is None else chats,
+        keep if title is None else title,
+        keep if answering is None else gr.update(visible=answering),
+    )
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("text"))
+    if isinstance(content, dict):
+        return str(content.get("text") or "")
+    return ""
 
 
 def available_models(settings: Settings) -> list[ModelChoice]:
@@ -235,23 +596,45 @@ def settings_panel(defaults: TurnOptions, models: Sequence[ModelChoice]) -> list
 
 
 def build_demo(service: ChatService, server: ServerSettings | None = None) -> gr.Blocks:
-    """The whole page: one chat, one conversation per browser tab."""
+    """The whole page: the sidebar of stored conversations, and the chat of the open one."""
     server = server or ServerSettings()
     page = ChatPage(service, server)
     settings = service.settings
     models = list(service.models.values())
-    description = (
+    notes = [
         OFFLINE_NOTE
         if settings.offline
         else f"Model: `{settings.defaults.model}` ({settings.client.backend}; change it in Settings)"
-    )
-    hidden: dict[str, Any] = {"api_visibility": "undocumented"}
-    with gr.Blocks(title="Claude chat") as demo:
-        conversation = gr.State(service.conversation_factory())  # called once per tab: each gets its own
+    ]
+    if (
+        server.on_spaces
+        and settings.database is None
+        and not settings.data_dir.is_relative_to(SPACES_DATA_DIR)
+    ):
+        notes.append(EPHEMERAL_NOTE)
+    secret = browser_secret(settings.data_dir)
+    with gr.Blocks(title="Claude chat", fill_height=True) as demo:
+        visitor = gr.BrowserState(None, storage_key="claude-chat-visitor", secret=secret)
+        opened = gr.BrowserState(None, storage_key="claude-chat-open", secret=secret)
+        # Copied per session and changed in place (a follower sees a switch). Not a callable:
+        # Gradio would run it on page load, racing the load that sets the visitor.
+        tab = gr.State(Tab())
+        with gr.Sidebar(label="Chats"):
+            new_button = gr.Button("New chat", variant="primary", size="sm")
+            query = gr.Textbox(placeholder="Search chats", show_label=False, container=False)
+            chats = gr.Radio([], label="Chats", elem_id="chat-list")
+            title = gr.Textbox(
+                UNTITLED, label="Title", info="Press Enter to rename this chat.", elem_id="chat-title"
+            )
+            delete_button = gr.Button("Delete this chat", variant="stop", size="sm")
+            with gr.Row(visible=False) as confirm:
+                gr.Markdown("Delete this chat for good?")
+                really = gr.Button("Delete", variant="stop", size="sm")
+                keep = gr.Button("Keep it", size="sm")
         panel = settings_panel(settings.defaults, models)
         interface = gr.ChatInterface(
             page.respond,
-            additional_inputs=[conversation, *panel],
+            additional_inputs=[tab, *panel, visitor, opened],  # the page's storage last: optional for scripts
             additional_inputs_accordion=gr.Accordion("Settings", open=False, render=False),
             editable=True,
             api_name="chat",
@@ -259,16 +642,46 @@ def build_demo(service: ChatService, server: ServerSettings | None = None) -> gr
             textbox=message_box(),
             concurrency_limit=server.concurrency_limit,
             title="Claude chat",
-            description=description,
+            description="\n\n".join(notes),
+            fill_height=True,
         )
-        add_export_controls(interface, page, conversation, panel)
-        add_stop_receipt(interface, page.redraw_stopped, [conversation])
-        interface.chatbot.clear(page.clear, [conversation], None, queue=False, **hidden)
+        stop_answer = gr.Button("Stop the answer", variant="stop", size="sm", visible=False)
+        view = [interface.chatbot, interface.chatbot_state, *panel, opened, chats, title, stop_answer]
+        add_export_controls(interface, page, [tab, visitor, opened], panel, view)
+        hidden: dict[str, Any] = {
+            "api_visibility": "undocumented",
+            "concurrency_limit": None,
+            "show_progress": "hidden",
+        }
+        where = [tab, visitor, opened]  # every handler finds the tab's place from these
+        following = [demo.load(page.opened, where, [visitor, *view], **hidden)]
+        following.append(
+            chats.input(page.switch, [chats, query, *where], view, cancels=following[:], **hidden)
+        )
+        following.append(
+            new_button.click(page.new_chat, [query, *where], view, cancels=following[:], **hidden)
+        )
+        delete_button.click(lambda: gr.update(visible=True), None, confirm, queue=False, **hidden)
+        keep.click(lambda: gr.update(visible=False), None, confirm, queue=False, **hidden)
+        really.click(page.delete, [query, *where], [*view, confirm], cancels=following[:], **hidden)
+        query.change(page.search, [query, *where], chats, trigger_mode="always_last", **hidden)
+        title.submit(page.rename, [title, query, *where], [chats, title], **hidden)
+        stop_answer.click(page.stop, where, None, **hidden)
+        interface.textbox.stop(page.stop, where, None, **hidden)
+        interface.chatbot.clear(page.cleared, [query, *where], [opened, chats, title], **hidden)
+        after_sending(interface, page.sent, [interface.chatbot, query, *where], [chats, title])
+        after_answers(interface, page.search, [query, *where], [chats])
+        add_stop_receipt(interface, page.redraw, where)
+    demo.chat_page = page  # type: ignore[attr-defined]  # tests and shutdown close its library
     return demo
 
 
 def add_export_controls(
-    interface: gr.ChatInterface, page: ChatPage, conversation: gr.State, panel: list[gr.components.Component]
+    interface: gr.ChatInterface,
+    page: ChatPage,
+    where: list[gr.components.Component],
+    panel: list[gr.components.Component],
+    view: list[gr.components.Component],
 ) -> None:
     """Buttons that download the conversation (Markdown and JSON) and load a JSON export back."""
     with gr.Row():
@@ -276,10 +689,6 @@ def add_export_controls(
         load_button = gr.UploadButton("Load conversation (.json)", file_types=[".json"], size="sm")
     exported = gr.File(label="Exported conversation", file_count="multiple", visible=False)
     history = interface.chatbot_state
-    export_button.click(page.export, [history, conversation, *panel], [exported], api_name="export")
-    load_button.upload(
-        page.load,
-        [load_button, conversation],
-        [interface.chatbot, history, conversation, *panel],
-        api_name="load",
-    )
+    tab, *storage = where
+    export_button.click(page.export, [history, tab, *panel, *storage], [exported], api_name="export")
+    load_button.upload(page.load, [load_button, *where], view, api_name="load")

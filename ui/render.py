@@ -23,6 +23,7 @@ THINKING_TITLE = "Thinking"
 REDACTED_TITLE = "Thinking (redacted)"
 USAGE_TITLE = "Usage"
 STOPPED_TITLE = "Stopped"
+INTERRUPTED_TITLE = "Interrupted"
 SOURCES_TITLE = "Sources"
 NOTICE_TITLE = "\u26a0\ufe0f Error"
 NOT_RUN = "This app runs no tools, so Claude was told it could not be run."
@@ -161,6 +162,8 @@ def _sources_body(sources: blocks.Sources) -> str:
 
 
 def _ending_notes(exchange: Exchange) -> list[gr.ChatMessage]:
+    if exchange.status is Status.STOPPED and exchange.error is not None:  # by a restart, not by Stop
+        return [box(INTERRUPTED_TITLE, say(exchange.error), status="done")]
     if exchange.status is Status.STOPPED:
         received = turn_stats(exchange, PriceTable({})).usage.output
         body = "You stopped this answer. What arrived stays in the conversation, as shown."

@@ -24,6 +24,7 @@ class ServerSettings:
     concurrency_limit: int = 100
     max_threads: int = 200
     queue_size: int = 200
+    on_spaces: bool = False  # Hugging Face Spaces runs the app (SYSTEM=spaces)
 
     @classmethod
     def from_env(cls, environ: env.Env | None = None) -> ServerSettings:
@@ -51,6 +52,7 @@ class ServerSettings:
             concurrency_limit=concurrency_limit,
             max_threads=max_threads,
             queue_size=env.positive_int(environ, "APP_QUEUE_SIZE", 200),
+            on_spaces=environ.get("SYSTEM") == "spaces",
         )
 
     @property

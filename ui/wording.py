@@ -20,6 +20,8 @@ REMEDIES = {
     ErrorKind.API_ERROR: "Try again; the details are in the server log.",
     ErrorKind.UNEXPECTED: "Try again; the details are in the server log.",
     ErrorKind.BAD_OPTIONS: "Change it in Settings and send again.",
+    ErrorKind.STORE: "Try again in a moment; the details are in the server log.",
+    ErrorKind.NOT_FOUND: "It may have been deleted: pick another chat in the sidebar.",
 }
 
 

@@ -49,21 +49,33 @@ def missing_browser() -> str | None:
 @contextmanager
 def chromium(profile_dir: Path) -> Iterator[BrowserContext]:
     """A headless Chromium with a fresh profile; closed (with its driver) on exit."""
+    with chromiums(profile_dir) as (context,):
+        yield context
+
+
+@contextmanager
+def chromiums(*profile_dirs: Path) -> Iterator[tuple[BrowserContext, ...]]:
+    """One headless Chromium per fresh profile (separate browsers: nothing stored is shared)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            profile_dir,
-            executable_path=str(CHROMIUM),
-            args=CHROMIUM_ARGS,
-            headless=True,
-            viewport=VIEWPORT,
-            timeout=WAIT_MS,
-        )
+        contexts: list[BrowserContext] = []
         try:
-            yield context
+            for profile_dir in profile_dirs:
+                contexts.append(
+                    playwright.chromium.launch_persistent_context(
+                        profile_dir,
+                        executable_path=str(CHROMIUM),
+                        args=CHROMIUM_ARGS,
+                        headless=True,
+                        viewport=VIEWPORT,
+                        timeout=WAIT_MS,
+                    )
+                )
+            yield tuple(contexts)
         finally:
-            context.close()
+            for context in contexts:
+                context.close()
 
 
 # A reply is one `.bot.message` group of messages; boxes (thinking, notes, usage) carry a
@@ -101,6 +113,10 @@ LINKS_JS = """([replies, where]) => {
     return Array.from(all[all.length - 1].querySelectorAll(where + " a")).map(
         link => ({text: link.innerText.trim(), href: link.getAttribute("href")}));
 }"""
+CHAT_LIST = "#chat-list label"
+MESSAGE_BOX = "#message-box textarea"
+TITLE_BOX = "#chat-title textarea"
+EDIT_BOX = ".message textarea"  # a message being edited, in the chat
 MESSAGE_BOX_FILES = "input[type=file]:not([accept='.json'])"
 EXPORT_FILE = "input[type=file][accept='.json']"
 
@@ -133,19 +149,23 @@ class ChatPage:
     def open(self) -> None:
         """Load the page and wait until it takes input (a Gradio page never goes network-idle)."""
         self.page.goto(self.url, wait_until="load")
-        self.page.locator("textarea").wait_for(state="visible")
+        self.message_box().wait_for(state="visible")
 
     def reload(self) -> None:
         """Reload the tab, as a person pressing F5."""
         self._unloading = True  # until the new document replaces the old one
         self.page.reload(wait_until="load")
-        self.page.locator("textarea").wait_for(state="visible")
+        self.message_box().wait_for(state="visible")
+
+    def message_box(self) -> Locator:
+        """The box a message is typed into."""
+        return self.page.locator(MESSAGE_BOX)
 
     def ask(self, question: str, files: Sequence[Path] = ()) -> None:
         """Attach these files (if any), type a question and press Enter."""
         if files:
             self.attach(files)
-        textbox = self.page.locator("textarea").first
+        textbox = self.message_box()
         textbox.fill(question)
         textbox.press("Enter")
 
@@ -220,9 +240,10 @@ class ChatPage:
         raise AssertionError(f"the answers never reached the expected state in {timeout}s; last: {seen[-1:]}")
 
     def wait_until_idle(self) -> None:
-        """Wait until the answer is over: the Stop button gives way to Send again."""
+        """Wait until the answer is over: the Stop button gives way to Send, the box takes input again."""
         self.page.locator(".submit-button").wait_for(state="visible")
         self.page.wait_for_function("document.querySelectorAll('.stop-button').length === 0")
+        self.page.wait_for_function("box => !document.querySelector(box).disabled", arg=MESSAGE_BOX)
 
     def wait_for_text(self, text: str) -> None:
         """Wait until the page shows this text; on timeout, fail saying what it shows instead."""
@@ -243,7 +264,7 @@ class ChatPage:
     def edit_first_message(self, text: str) -> None:
         """Edit the first message of the chat to this text and submit the edit."""
         self.press("Edit")
-        self.page.locator("textarea").first.fill(text)  # the edit box, above the message box
+        self.page.locator(EDIT_BOX).first.fill(text)
         self.press("Submit")
 
     def load_export(self, path: Path) -> None:
@@ -255,6 +276,48 @@ class ChatPage:
         images = self.page.locator(".message img")
         images.nth(at_least - 1).wait_for(state="visible")
         return images.count()
+
+    # --- the sidebar of stored chats ---------------------------------------------------------------
+
+    def chat_titles(self) -> list[str]:
+        """The titles the sidebar lists, top (newest) first."""
+        return [title.strip() for title in self.page.locator(CHAT_LIST).all_inner_texts()]
+
+    def wait_for_chats(self, titles: list[str], timeout: float = 20.0) -> None:
+        """Wait until the sidebar lists exactly these titles, in this order."""
+        deadline = time.monotonic() + timeout
+        while self.chat_titles() != titles:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the sidebar lists {self.chat_titles()}, not {titles}")
+            self.page.wait_for_timeout(25)
+
+    def open_chat(self, title: str) -> None:
+        """Click a chat in the sidebar."""
+        self.page.locator(CHAT_LIST, has_text=title).first.click()
+
+    def new_chat(self) -> None:
+        """Press New chat."""
+        self.page.get_by_role("button", name="New chat", exact=True).click()
+
+    def rename_chat(self, title: str) -> None:
+        """Type a new title for the open chat and press Enter."""
+        box = self.page.locator(TITLE_BOX)
+        box.fill(title)
+        box.press("Enter")
+
+    def delete_chat(self, confirm: bool) -> None:
+        """Press Delete this chat, then confirm it or keep the chat."""
+        self.page.get_by_role("button", name="Delete this chat", exact=True).click()
+        answer = "Delete" if confirm else "Keep it"
+        self.page.get_by_role("button", name=answer, exact=True).click()
+
+    def search_chats(self, query: str) -> None:
+        """Type into the sidebar's search box."""
+        self.page.get_by_placeholder("Search chats").fill(query)
+
+    def stop_answer(self) -> None:
+        """Click the Stop button a re-opened chat shows while its answer still streams."""
+        self.page.get_by_role("button", name="Stop the answer", exact=True).click()
 
     def error_message(self) -> str:
         """The text of the error notice the page shows (waits for one to appear)."""

@@ -34,7 +34,7 @@ def test_an_overload_mid_stream_keeps_the_partial_answer_and_retry_asks_again(
 
     assert re.search(r"overloaded mid-answer", chat_page.error_message(), re.IGNORECASE)
     chat_page.wait_until_idle()  # the message box is usable again: no reload needed to go on
-    assert chat_page.page.locator("textarea").first.is_enabled()
+    assert chat_page.message_box().is_enabled()
     assert chat_page.answer() == PARTIAL
     assert chat_page.boxes()[-1] == app.NOTICE_TITLE
     assert re.search(r"overloaded mid-answer", chat_page.reply_text(), re.IGNORECASE)

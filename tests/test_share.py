@@ -19,7 +19,7 @@ SHARE_FAILED = "Could not open a share link"
 
 
 @pytest.fixture
-def served(monkeypatch) -> list[gr.Blocks]:
+def served(monkeypatch, tmp_path) -> list[gr.Blocks]:
     """Apps main() served; instead of blocking, each is checked to answer locally, then closed."""
     demos: list[gr.Blocks] = []
 
@@ -32,6 +32,7 @@ def served(monkeypatch) -> list[gr.Blocks]:
     # A developer's .env must not leak into the tests.
     monkeypatch.setattr(app, "load_dotenv", lambda *path, **options: None)
     monkeypatch.setenv("CHAT_OFFLINE", "1")
+    monkeypatch.setenv("CHAT_DATA_DIR", str(tmp_path / "data"))  # not the checkout's data/
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     return demos
 

@@ -27,7 +27,7 @@ from chat.exchange import Exchange, Status
 from chat.options import TurnOptions
 from chat.reply import Reply
 from chat.service import ChatService, FileInput
-from chat.store import TITLE_LIMIT, ConversationInfo, Store
+from chat.store import ConversationInfo, Store, not_found, title_for
 
 log = logging.getLogger(__name__)
 
@@ -161,17 +161,16 @@ class Library:
 
     async def rename(self, owner: str, conversation_id: str, title: str) -> str:
         """Give the conversation a new title (folded to one line of at most 60 characters); return it."""
-        folded = " ".join(title.split())
+        folded = title_for(" ".join(title.split()))  # every line of it, then as a first message's title
         if not folded:
             raise ChatError(ErrorKind.REFUSED, "A title cannot be blank.", conversation_id=conversation_id)
-        folded = folded if len(folded) <= TITLE_LIMIT else folded[: TITLE_LIMIT - 1].rstrip() + "…"
         await self.store.rename(owner, conversation_id, folded)
         return folded
 
     async def delete(self, owner: str, conversation_id: str) -> None:
         """Delete the conversation, stopping its answer first if one is streaming."""
         if await self.store.get(owner, conversation_id) is None:
-            raise _not_found(conversation_id)
+            raise not_found(conversation_id)
         live = self.live(owner, conversation_id)
         if live is not None:
             await self._stop(live)
@@ -201,7 +200,7 @@ class Library:
         entry = self._cache.get(conversation_id)
         if entry is None:
             if await self.store.get(owner, conversation_id) is None:
-                raise _not_found(conversation_id)
+                raise not_found(conversation_id)
             exchanges = await self.store.exchanges(owner, conversation_id)
             entry = self._cache.get(conversation_id)  # another caller may have loaded it meanwhile
             if entry is None:
@@ -209,7 +208,7 @@ class Library:
                 self._cache[conversation_id] = entry
                 self._evict(keep=conversation_id)
         if entry.owner != owner:
-            raise _not_found(conversation_id)
+            raise not_found(conversation_id)
         self._cache.move_to_end(conversation_id)
         return entry.conversation
 
@@ -229,8 +228,7 @@ class Library:
         conversation = await self.conversation(owner, conversation_id)
         busy = self._busy(owner, conversation_id)
         if busy is not None:
-            refused = self.service.record(conversation, text, busy)
-            await self._save(owner, conversation_id, len(conversation.exchanges) - 1, refused)
+            await self.refuse(owner, conversation_id, text, busy)
             raise busy
         try:
             reply = self.service.stream_reply(conversation, text, files, options=options)
@@ -244,9 +242,10 @@ class Library:
         # Saved as streaming beside the request to Claude, not before it: the first words wait
         # for no database. The answer's own saves come after this one.
         streaming = dataclasses.replace(reply.exchange, status=Status.STREAMING)
-        first_save = asyncio.create_task(self._save(owner, conversation_id, live.position, streaming))
-        live._first_save = first_save
-        live._task = asyncio.create_task(self._drive(live, first_save), name=f"answer {conversation_id}")
+        live._first_save = asyncio.create_task(self._save(owner, conversation_id, live.position, streaming))
+        live._task = asyncio.create_task(
+            self._drive(live, live._first_save), name=f"answer {conversation_id}"
+        )
         live._started.set()
         if self._saver is None or self._saver.done():
             self._saver = asyncio.create_task(self._save_partials(), name="saving partial answers")
@@ -395,7 +394,3 @@ def _partial(live: LiveAnswer) -> Exchange:
         "content": live.reply.content,
     }
     return dataclasses.replace(exchange, status=Status.STREAMING, response=response)
-
-
-def _not_found(conversation_id: str) -> ChatError:
-    return ChatError(ErrorKind.NOT_FOUND, "There is no such conversation.", conversation_id=conversation_id)

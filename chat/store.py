@@ -281,9 +281,7 @@ class Store:
                 return ConversationInfo(conversation_id, owner, title, now, now, 0)
         info = await self.get(owner, conversation_id)
         if info is None:
-            raise ChatError(
-                ErrorKind.NOT_FOUND, "There is no such conversation.", conversation_id=conversation_id
-            )
+            raise not_found(conversation_id)
         return info
 
     async def list(
@@ -527,8 +525,11 @@ def _info(row: Any) -> ConversationInfo:
     )
 
 
+def not_found(conversation_id: str) -> ChatError:
+    """The error for a conversation this owner does not have (another owner's, or none at all)."""
+    return ChatError(ErrorKind.NOT_FOUND, "There is no such conversation.", conversation_id=conversation_id)
+
+
 def _found(rowcount: int, conversation_id: str) -> None:
     if rowcount == 0:
-        raise ChatError(
-            ErrorKind.NOT_FOUND, "There is no such conversation.", conversation_id=conversation_id
-        )
+        raise not_found(conversation_id)

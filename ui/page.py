@@ -27,7 +27,7 @@ from chat.config import SPACES_DATA_DIR
 from chat.errors import ErrorKind, explain
 from chat.exchange import Exchange, Status
 from chat.export import export_json, export_markdown, load_export, loaded_options
-from chat.library import Library, LiveAnswer
+from chat.library import Library
 from chat.models import ModelChoice, list_models, with_model
 from chat.options import EFFORT_LEVELS
 from chat.reply import Reply
@@ -330,11 +330,12 @@ class ChatPage:
             conversation = await library.conversation(tab.owner, conversation_id)
             exchanges = list(conversation.exchanges)
         live = library.live(tab.owner, conversation_id)
-        finished = exchanges if live is None else exchanges[: live.position]
-        earlier = self.screen(finished, conversation)
+        # Up to the live exchange's own message (an exchange still answering shows no answer yet):
+        # drawn once, its files copied out once, and the live answer drawn under it as it grows.
+        earlier = self.screen(exchanges if live is None else exchanges[: live.position + 1], conversation)
         panel = self._panel(exchanges) if exchanges else None
         title = info.title if info is not None else UNTITLED
-        screen = earlier if live is None else [*earlier, *self._live_turn(live, len(finished))]
+        screen = earlier if live is None else [*earlier, *self.live_messages(live.reply)]
         yield view(
             screen,
             panel,
@@ -349,16 +350,12 @@ class ChatPage:
             async for _ in updates:
                 if tab.conversation_id != conversation_id:
                     return  # the tab moved on
-                yield view([*earlier, *self._live_turn(live, len(finished))])
+                yield view([*earlier, *self.live_messages(live.reply)])
         exchange = await live.wait()
         if tab.conversation_id != conversation_id:
             return
-        screen = [*earlier, *self.screen([exchange], conversation, first=len(finished) + 1)]
+        screen = [*earlier, *self.messages(exchange, conversation)]
         yield view(screen, chats=await self.chat_list(tab, query), answering=False)
-
-    def _live_turn(self, live: LiveAnswer, number: int) -> list[Any]:
-        prompt = self.screen([live.exchange], None, first=number + 1)[:1]  # its message, no answer yet
-        return [*prompt, *self.live_messages(live.reply)]
 
     def _panel(self, exchanges: Sequence[Exchange]) -> list[Any]:
         options = loaded_options(exchanges, self.service.settings.defaults, self.service.models)

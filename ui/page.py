@@ -160,7 +160,9 @@ class ChatPage:
                 yield self.messages(await library.refuse(owner, conversation_id, text, error))
                 return
             try:
-                live = await library.ask(owner, conversation_id, text, files, options=options)
+                live = await library.ask(
+                    owner, conversation_id, text, files, options=options, address=_client_host(request)
+                )
             except ChatError as error:  # refused: saved as a failed exchange, nothing sent
                 gr.Warning(say(error))
                 yield self.messages(conversation.exchanges[-1])
@@ -547,6 +549,11 @@ def view(
         keep if title is None else title,
         keep if answering is None else gr.update(visible=answering),
     )
+
+
+def _client_host(request: gr.Request | None) -> str | None:
+    client = getattr(request, "client", None)
+    return getattr(client, "host", None)
 
 
 def _text_of(content: Any) -> str:

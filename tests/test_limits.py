@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from chat import ChatError, ErrorKind, Settings, Status
-from chat.limits import Caller, Counters, MemoryCounters, Quota, QuotaRules, worst_case_tokens
+from chat.limits import Caller, Counters, Limit, MemoryCounters, Quota, QuotaRules, worst_case_tokens
 from chat.store import Store
 from tests.conftest import Chat, make_settings
 from tests.upstream import TEST_KEY, Failure, text_reply
@@ -324,3 +325,19 @@ async def test_max_tokens_over_the_configured_limit_is_capped_before_sending():
 
     await chat.send("hi", options=TurnOptions(model="claude-sonnet-5-5", max_tokens=1_000_000))
     assert chat.requests[0]["max_tokens"] == 256
+
+
+async def test_the_store_forgets_earlier_days_and_idle_scopes(store):
+    await store.add_tokens("2026-11-20", [Limit("app", 100)], 5)
+    await store.add_tokens("2026-11-24", [Limit("app", 100)], 7)
+    await store.take_events([Limit("address:192.0.2.1", 5)], now=1000.0)
+    await store.take_events([Limit("address:198.51.100.7", 5)], now=5000.0)
+    await store.forget_counts("2026-11-23", idle_since=4000.0)
+    assert await store.spent("app", "2026-11-20") == 0 and await store.spent("app", "2026-11-24") == 7
+    assert await column(store, "SELECT scope FROM rate_scopes") == ["address:198.51.100.7"]
+    assert await column(store, "SELECT scope FROM rate_events") == ["address:198.51.100.7"]
+
+
+async def column(store: Store, sql: str) -> list[object]:
+    async with store._engine.connect() as conn:  # past the store's own methods: what is really kept
+        return list((await conn.execute(text(sql))).scalars())

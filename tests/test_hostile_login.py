@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import gradio as gr
@@ -59,27 +59,35 @@ async def logged_in(url: str) -> httpx.AsyncClient:
     return browser
 
 
-async def answer_with_stop_from(
-    url: str, stopper: httpx.AsyncClient | None
+Meddling = Callable[[httpx.AsyncClient, PageChat], Awaitable[httpx.Response]]
+
+
+async def stop(stranger: httpx.AsyncClient, tab: PageChat) -> httpx.Response:
+    """Post /cancel for the tab's session and event, as the page's Stop does."""
+    body = {
+        "session_hash": tab.session_hash,
+        "fn_index": tab.config.event("_submit_fn")["id"],
+        "event_id": tab.event_id,
+    }
+    return await stranger.post(tab.config.url + "/gradio_api/cancel", json=body)
+
+
+async def answer_meddled_with(
+    url: str, stranger: httpx.AsyncClient | None, meddle: Meddling = stop
 ) -> tuple[PageChat, httpx.Response]:
-    """A logged-in tab's long answer, on whose third update `stopper` (None: no login) posts /cancel
-    for the tab's session and event, as the page's Stop does."""
+    """A logged-in tab's long answer, on whose third update `stranger` (None: no login) meddles with
+    the tab's session (by default, presses Stop for it); the tab, and the answer to the meddling."""
     owner = await logged_in(url)
-    stranger = stopper or httpx.AsyncClient(timeout=30)
+    stranger = stranger or httpx.AsyncClient(timeout=30)
     try:
         tab = PageChat(owner, await PageConfig.fetch(owner, url))
-        cancel = None
+        meddled = None
         async with asyncio.timeout(30):
             async for answer in tab.send(LONG_MESSAGE):
-                if answer.updates == 3 and cancel is None:
-                    body = {
-                        "session_hash": tab.session_hash,
-                        "fn_index": tab.config.event("_submit_fn")["id"],
-                        "event_id": tab.event_id,
-                    }
-                    cancel = await stranger.post(url + "gradio_api/cancel", json=body)
-        assert cancel is not None
-        return tab, cancel
+                if answer.updates == 3 and meddled is None:
+                    meddled = await meddle(stranger, tab)
+        assert meddled is not None
+        return tab, meddled
     finally:
         await owner.aclose()
         await stranger.aclose()
@@ -101,7 +109,7 @@ def fail_five_times(url: str, forwarded_for: str | None = None) -> None:
 
 
 async def test_an_anonymous_stop_with_a_users_session_hash_does_not_stop_the_answer(url):
-    tab, cancel = await answer_with_stop_from(url, stopper=None)
+    tab, cancel = await answer_meddled_with(url, stranger=None)
     assert cancel.status_code == 401
     assert "needs the login" in cancel.json()["detail"]
     assert tab.answer.text.endswith(LAST_WORD)  # the answer ran to its end
@@ -121,9 +129,28 @@ async def test_the_logged_in_owner_can_still_stop_the_answer(url):
 
 
 async def test_another_login_cannot_stop_someone_elses_answer(url):
-    tab, cancel = await answer_with_stop_from(url, stopper=await logged_in(url))
+    tab, cancel = await answer_meddled_with(url, stranger=await logged_in(url))
     assert cancel.status_code == 403
     assert "Only the login that sent this message" in cancel.json()["detail"]
+    assert tab.answer.text.endswith(LAST_WORD)
+
+
+async def test_an_anonymous_heartbeat_for_a_users_session_is_refused(url):
+    # Gradio closes a session's events when its heartbeat connection ends: a stranger's must not open.
+    async def heartbeat(stranger: httpx.AsyncClient, tab: PageChat) -> httpx.Response:
+        return await stranger.get(url + f"gradio_api/heartbeat/{tab.session_hash}")
+
+    tab, refused = await answer_meddled_with(url, stranger=None, meddle=heartbeat)
+    assert refused.status_code == 401
+    assert tab.answer.text.endswith(LAST_WORD)
+
+
+async def test_another_login_cannot_read_someone_elses_answer_stream(url):
+    async def read_stream(stranger: httpx.AsyncClient, tab: PageChat) -> httpx.Response:
+        return await stranger.get(url + "gradio_api/queue/data", params={"session_hash": tab.session_hash})
+
+    tab, refused = await answer_meddled_with(url, stranger=await logged_in(url), meddle=read_stream)
+    assert refused.status_code == 403
     assert tab.answer.text.endswith(LAST_WORD)
 
 

@@ -58,7 +58,8 @@ async def anonymous_stop(url: str) -> None:
     assert cancel is not None and tab.answer is not None
     finished = tab.answer.text.endswith("word199")
     print(f"anonymous /cancel answered {cancel.status_code} {cancel.text[:100]}")
-    print(f"  the owner's answer {'ran to its end' if finished else 'was stopped'} ({tab.answer.updates} updates)")
+    outcome = "ran to its end" if finished else "was stopped"
+    print(f"  the owner's answer {outcome} ({tab.answer.updates} updates)")
 
 
 def main() -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +13,7 @@ import gradio as gr
 
 from chat import env
 from chat.errors import ChatError, ErrorKind
+from ui.gradio_fixes import queue_control_guard
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,13 @@ class ServerSettings:
     max_threads: int = 200
     queue_size: int = 200
     on_spaces: bool = False  # Hugging Face Spaces runs the app (SYSTEM=spaces)
+    # Login hardening (SECURITY.md): failed logins a minute per client address (0 = no limit), and
+    # the reverse proxies whose X-Forwarded-For names the client (none: the peer is the client).
+    login_attempts_per_minute: int = 5
+    trusted_proxies: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        trusted_networks(self.trusted_proxies)  # a bad address is refused before anything is served
 
     @classmethod
     def from_env(cls, environ: env.Env | None = None) -> ServerSettings:
@@ -53,6 +64,10 @@ class ServerSettings:
             max_threads=max_threads,
             queue_size=env.positive_int(environ, "APP_QUEUE_SIZE", 200),
             on_spaces=environ.get("SYSTEM") == "spaces",
+            login_attempts_per_minute=env.whole_number(environ, "APP_LOGIN_ATTEMPTS_PER_MINUTE", 5),
+            trusted_proxies=tuple(
+                entry.strip() for entry in environ.get("APP_TRUSTED_PROXIES", "").split(",") if entry.strip()
+            ),
         )
 
     @property
@@ -63,14 +78,54 @@ class ServerSettings:
         return None
 
 
+def trusted_networks(entries: tuple[str, ...]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """The networks of APP_TRUSTED_PROXIES (an address is a network of one); a bad entry is refused."""
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry))
+        except ValueError:
+            raise ChatError(
+                ErrorKind.CONFIG,
+                f"APP_TRUSTED_PROXIES must list IP addresses or networks (such as 10.0.0.5 or 10.0.0.0/8), "
+                f"separated by commas, not {entry!r}.",
+                setting="APP_TRUSTED_PROXIES",
+            ) from None
+    return networks
+
+
 def launch_options(server: ServerSettings) -> dict[str, Any]:
-    """The launch() options the settings decide: a password when APP_USERNAME/APP_PASSWORD are set."""
-    if server.auth is None:
-        return {}
-    return {"auth": server.auth, "auth_message": "This chat is password-protected."}
+    """The launch() options the settings decide: a password when APP_USERNAME/APP_PASSWORD are set,
+    and the guard on login attempts and on the queue's Stop and reset routes (gradio_fixes fix 8)."""
+    guard = queue_control_guard(login_attempts_per_minute=server.login_attempts_per_minute)
+    options: dict[str, Any] = {"app_kwargs": {"middleware": [guard]}}
+    if server.auth is not None:
+        options |= {"auth": server.auth, "auth_message": "This chat is password-protected."}
+    return options
 
 
 def start(demo: gr.Blocks, server: ServerSettings, **options: Any) -> None:
     """Start serving (without blocking) with the settings' queue, thread and password limits."""
     demo.queue(max_size=server.queue_size, default_concurrency_limit=server.concurrency_limit)
-    demo.launch(max_threads=server.max_threads, prevent_thread_lock=True, **launch_options(server), **options)
+    with forwarded_for_trusted_from(server.trusted_proxies):
+        demo.launch(
+            max_threads=server.max_threads, prevent_thread_lock=True, **launch_options(server), **options
+        )
+
+
+@contextmanager
+def forwarded_for_trusted_from(proxies: tuple[str, ...]) -> Iterator[None]:
+    """While Gradio builds its uvicorn server, trust X-Forwarded-For only from these proxies.
+
+    uvicorn reads FORWARDED_ALLOW_IPS when its Config is made (inside launch()) and otherwise trusts
+    127.0.0.1: any local caller could then name any address. Empty trusts no one.
+    """
+    previous = os.environ.get("FORWARDED_ALLOW_IPS")
+    os.environ["FORWARDED_ALLOW_IPS"] = ",".join(proxies)
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["FORWARDED_ALLOW_IPS"]
+        else:
+            os.environ["FORWARDED_ALLOW_IPS"] = previous

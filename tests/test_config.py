@@ -19,7 +19,7 @@ from chat import ChatError, ClientSettings, Guards, Settings, TurnOptions, make_
 from chat.config import DEFAULT_MODEL
 from tests.loopback_api import LoopbackMessagesAPI
 from tests.upstream import TEST_KEY
-from ui.server import ServerSettings
+from ui.server import SPACES_PROXIES, ServerSettings
 
 ROOT = Path(__file__).parent.parent
 OURS = ("ANTHROPIC_", "CHAT_", "APP_")
@@ -273,6 +273,11 @@ def test_login_attempts_default_to_5_a_minute_and_0_turns_the_limit_off():
 
 def test_no_proxy_is_trusted_by_default():
     assert ServerSettings.from_env({}).trusted_proxies == ()
+
+
+def test_on_a_space_the_private_networks_of_its_proxy_are_trusted_unless_told_otherwise():
+    assert ServerSettings.from_env({"SYSTEM": "spaces"}).trusted_proxies == SPACES_PROXIES
+    assert ServerSettings.from_env({"SYSTEM": "spaces", "APP_TRUSTED_PROXIES": ""}).trusted_proxies == ()
 
 
 def test_trusted_proxies_are_addresses_and_networks_separated_by_commas():

@@ -32,6 +32,7 @@ from chat.models import ModelChoice, list_models, with_model
 from chat.options import EFFORT_LEVELS
 from chat.reply import Reply
 from chat.store import ConversationInfo, title_for
+from ui.addresses import client_address
 from ui.gradio_fixes import (
     add_stop_receipt,
     after_answers,
@@ -161,7 +162,7 @@ class ChatPage:
                 return
             try:
                 live = await library.ask(
-                    owner, conversation_id, text, files, options=options, address=_client_host(request)
+                    owner, conversation_id, text, files, options=options, address=client_address(request)
                 )
             except ChatError as error:  # refused: saved as a failed exchange, nothing sent
                 gr.Warning(say(error))
@@ -549,11 +550,6 @@ def view(
         keep if title is None else title,
         keep if answering is None else gr.update(visible=answering),
     )
-
-
-def _client_host(request: gr.Request | None) -> str | None:
-    client = getattr(request, "client", None)
-    return getattr(client, "host", None)
 
 
 def _text_of(content: Any) -> str:

@@ -15,6 +15,10 @@ from chat import env
 from chat.errors import ChatError, ErrorKind
 from ui.gradio_fixes import queue_control_guard
 
+# A Space is reached only through Hugging Face's proxy, from its private network: believe the
+# client address that proxy forwards (APP_TRUSTED_PROXIES, when set, replaces this).
+SPACES_PROXIES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+
 
 @dataclass(frozen=True)
 class ServerSettings:
@@ -56,6 +60,8 @@ class ServerSettings:
                 f"APP_CONCURRENCY_LIMIT ({concurrency_limit}): "
                 "Gradio runs no more events at once than it has threads.",
             )
+        on_spaces = environ.get("SYSTEM") == "spaces"
+        proxies = environ.get("APP_TRUSTED_PROXIES")
         return cls(
             username=username,
             password=password,
@@ -63,11 +69,11 @@ class ServerSettings:
             concurrency_limit=concurrency_limit,
             max_threads=max_threads,
             queue_size=env.positive_int(environ, "APP_QUEUE_SIZE", 200),
-            on_spaces=environ.get("SYSTEM") == "spaces",
+            on_spaces=on_spaces,
             login_attempts_per_minute=env.whole_number(environ, "APP_LOGIN_ATTEMPTS_PER_MINUTE", 5),
-            trusted_proxies=tuple(
-                entry.strip() for entry in environ.get("APP_TRUSTED_PROXIES", "").split(",") if entry.strip()
-            ),
+            trusted_proxies=SPACES_PROXIES
+            if proxies is None and on_spaces
+            else tuple(entry.strip() for entry in (proxies or "").split(",") if entry.strip()),
         )
 
     @property

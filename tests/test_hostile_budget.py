@@ -7,6 +7,7 @@ sessions to dodge a rate, a restart to reset a count, an API caller asking for a
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -27,6 +28,14 @@ BIG_ANSWER = " w" * 100_000  # 100,000 output tokens (the fake upstream counts a
 
 def answered(updates: list[object]) -> bool:
     return notice_in(updates[-1]) is None
+
+
+def spent_today(data_dir: Path) -> int:
+    """The app's tokens spent today, read from its store's file past the app."""
+    with sqlite3.connect(data_dir / "chats.db") as db:
+        day = dt.datetime.now(dt.UTC).date().isoformat()
+        row = db.execute("SELECT tokens FROM token_days WHERE scope = 'app' AND day = ?", (day,)).fetchone()
+    return int(row[0]) if row else 0
 
 
 def from_sessions(url: str, messages: list[str]) -> list[list[object]]:
@@ -51,6 +60,7 @@ def test_forty_sessions_at_once_cannot_spend_past_the_daily_budget(tmp_path: Pat
             results = from_sessions(url, [f"essay {n}" for n in range(40)])
     assert sum(answered(r) for r in results) == 1
     assert len(api.requests) == 1  # the 39 refused were never sent
+    assert spent_today(tmp_path / "data") == 104_000  # the one answer's usage: under the 200,000
     refused = [notice_in(r[-1]) for r in results if not answered(r)]
     assert all("this app's budget for today" in text and "nothing was sent" in text for text in refused)
 

@@ -11,6 +11,10 @@ import gradio as gr
 from chat import env
 from chat.errors import ChatError, ErrorKind
 
+MB = 1024 * 1024
+CACHE_SWEEP_SECONDS = 600  # how often Gradio looks for files to delete from its cache
+CACHE_KEEP_SECONDS = 3600  # and how long after its last use a file stays there
+
 
 @dataclass(frozen=True)
 class ServerSettings:
@@ -25,6 +29,9 @@ class ServerSettings:
     max_threads: int = 200
     queue_size: int = 200
     on_spaces: bool = False  # Hugging Face Spaces runs the app (SYSTEM=spaces)
+    # The largest upload Gradio accepts (APP_MAX_FILE_MB): a PDF whose base64 fits the API's 32 MB
+    # is about 24 MB, and a conversation to load is at most 10 MB.
+    max_file_mb: int = 25
 
     @classmethod
     def from_env(cls, environ: env.Env | None = None) -> ServerSettings:
@@ -53,6 +60,7 @@ class ServerSettings:
             max_threads=max_threads,
             queue_size=env.positive_int(environ, "APP_QUEUE_SIZE", 200),
             on_spaces=environ.get("SYSTEM") == "spaces",
+            max_file_mb=env.positive_int(environ, "APP_MAX_FILE_MB", 25),
         )
 
     @property
@@ -71,6 +79,21 @@ def launch_options(server: ServerSettings) -> dict[str, Any]:
 
 
 def start(demo: gr.Blocks, server: ServerSettings, **options: Any) -> None:
-    """Start serving (without blocking) with the settings' queue, thread and password limits."""
+    """Start serving (without blocking) with the settings' queue, thread, upload and password limits.
+
+    Gradio refuses an upload over `max_file_mb` while it streams in, and deletes the files it keeps
+    (uploads, and its copies of what the page shows or offers) an hour after their last use.
+    """
     demo.queue(max_size=server.queue_size, default_concurrency_limit=server.concurrency_limit)
-    demo.launch(max_threads=server.max_threads, prevent_thread_lock=True, **launch_options(server), **options)
+    if demo.delete_cache is None:  # read when launch() builds the server
+        demo.delete_cache = (CACHE_SWEEP_SECONDS, CACHE_KEEP_SECONDS)
+    page = getattr(demo, "chat_page", None)  # the page's downloads live under the data dir
+    allowed = [str(page.downloads.root.resolve())] if page is not None else []
+    demo.launch(
+        max_threads=server.max_threads,
+        max_file_size=server.max_file_mb * MB,
+        allowed_paths=[*allowed, *options.pop("allowed_paths", [])],
+        prevent_thread_lock=True,
+        **launch_options(server),
+        **options,
+    )

@@ -11,6 +11,7 @@ The limits come from Anthropic's documentation:
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from io import BytesIO
@@ -34,6 +35,8 @@ MAX_REQUEST_BYTES = 32 * MB
 # Page content a PDF may inflate to when checked: text pages take tens of KB each, so 100 pages
 # stay far below; a compressed bomb does not.
 MAX_PDF_DECODED_BYTES = 200 * MB
+# pypdf logs a warning for every oddity of a visitor's file; the refusal already says what matters.
+logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 # What a file is, from its first bytes: the name can lie, the content cannot.
 IMAGE_SIGNATURES = {
@@ -244,8 +247,8 @@ def _content_streams(page: PageObject) -> list[Any]:
 
 def _pdf_damage(data: bytes) -> str:
     """What is wrong with a PDF pypdf could not read, in a few words."""
-    if b"%%EOF" not in data[-1024:]:
-        return "it ends early"
+    if b"%%EOF" not in data[-1024:]:  # every whole PDF ends with this marker
+        return "it ends early, or is not a PDF inside"
     return "it could not be read as a PDF"
 
 

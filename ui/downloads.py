@@ -16,7 +16,7 @@ import secrets
 import shutil
 import time
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
 
 log = logging.getLogger("ui")
@@ -25,6 +25,7 @@ KEEP_SECONDS = 3600.0  # an export or a shown file is deleted an hour after it w
 SWEEP_EVERY_SECONDS = 60.0
 MAX_NAME_BYTES = 200  # below every common file system's 255, leaving room for Gradio's own prefixes
 FALLBACK_NAME = "file"
+GRADIO_CACHE_FOLDER = "gradio"  # under the data dir, unless GRADIO_TEMP_DIR is set
 
 
 class Downloads:
@@ -131,3 +132,18 @@ def _folder_name(key: str) -> str:
     if len(key) < 16 or not all(c in "0123456789abcdef" for c in key):
         raise ValueError(f"not a hex content key: {key!r}")
     return key[:40]
+
+
+def use_gradio_cache_under(data_dir: Path, environ: MutableMapping[str, str] = os.environ) -> Path:
+    """Point Gradio's cache (uploads, its copies of what the page serves) at `data_dir/gradio`.
+
+    Call it before the page is built: Gradio reads GRADIO_TEMP_DIR when each component is made
+    and when the server starts, so it must hold one value for the whole process. An operator's own
+    GRADIO_TEMP_DIR wins. Files a previous run left in our folder (a crash skips Gradio's cleanup
+    at shutdown) are deleted once they are an hour old.
+    """
+    ours = (data_dir / GRADIO_CACHE_FOLDER).resolve()
+    chosen = environ.setdefault("GRADIO_TEMP_DIR", str(ours))
+    if Path(chosen).resolve() == ours:
+        Downloads(ours).sweep()
+    return Path(chosen)

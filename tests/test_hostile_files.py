@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import struct
+import tempfile
 import time
 import zlib
 from collections.abc import Iterator
@@ -288,3 +290,24 @@ def test_an_operators_gradio_temp_dir_wins_and_is_left_alone(tmp_path):
     environ = {"GRADIO_TEMP_DIR": str(theirs)}
     assert use_gradio_cache_under(tmp_path / "data", environ) == theirs
     assert (theirs / "old").exists()
+
+
+@pytest.fixture
+def data_dir_elsewhere() -> Iterator[Path]:
+    """A data dir outside both the working directory and the temp dir (as /data is on a Space)."""
+    folder = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="chat-data-"))
+    yield folder / "data"
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_an_export_is_served_from_a_data_dir_outside_the_working_and_temp_dirs(
+    data_dir_elsewhere, loopback_api, tmp_path
+):
+    settings = make_settings(api_key=TEST_KEY, base_url=loopback_api.url, data_dir=data_dir_elsewhere)
+    with launched_app(settings) as url:
+        client = Client(url, verbose=False)
+        chat(client, "look", [write_image(tmp_path / "red.png")])
+        update = client.predict(api_name="/export")
+    (json_file,) = [Path(path) for path in update["value"] if path.endswith(".json")]
+    assert json.loads(json_file.read_text())["exchanges"][0]["prompt"]["text"] == "look"
+    assert len(list((data_dir_elsewhere / "downloads").iterdir())) == 1  # the export, under the data dir

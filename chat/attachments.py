@@ -141,7 +141,7 @@ def _check_image(attachment: Attachment) -> None:
             f"{attachment.name} is too large: {_mb(encoded)} as sent; Claude accepts images up to "
             f"{_mb(MAX_IMAGE_BASE64_BYTES)} (about 3.7 MB on disk). Resize it and try again."
         )
-    kind = EXTENSIONS[attachment.media_type].upper()
+    kind = attachment.media_type.removeprefix("image/").upper()  # JPEG, PNG, GIF, WEBP
     try:
         with Image.open(BytesIO(attachment.data)) as image:  # reads the header only
             width, height = image.size

@@ -50,11 +50,14 @@ class Downloads:
         """
         self.sweep_now_and_then()
         folder = self.root / _folder_name(key)
+        sizes = [
+            content.stat().st_size if isinstance(content, Path) else len(content)
+            for content in files.values()
+        ]
         folder.mkdir(parents=True, exist_ok=True)
         paths = []
-        for name, content in files.items():
+        for (name, content), size in zip(files.items(), sizes, strict=True):
             path = folder / safe_name(name)
-            size = content.stat().st_size if isinstance(content, Path) else len(content)
             if not (path.is_file() and path.stat().st_size == size):
                 temporary = folder / f".{secrets.token_hex(8)}.tmp"  # one per writer
                 if isinstance(content, Path):

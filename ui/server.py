@@ -87,8 +87,13 @@ def start(demo: gr.Blocks, server: ServerSettings, **options: Any) -> None:
     demo.queue(max_size=server.queue_size, default_concurrency_limit=server.concurrency_limit)
     if demo.delete_cache is None:  # read when launch() builds the server
         demo.delete_cache = (CACHE_SWEEP_SECONDS, CACHE_KEEP_SECONDS)
-    page = getattr(demo, "chat_page", None)  # the page's downloads live under the data dir
-    allowed = [str(page.downloads.root.resolve())] if page is not None else []
+    allowed: list[str] = []
+    page = getattr(demo, "chat_page", None)
+    if page is not None:
+        page.downloads.sweep()  # what an earlier run left over an hour ago
+        # Gradio copies out only files under the working or temp dir, or allowed: the data dir may
+        # be elsewhere (a Space's /data). Its folders are content hashes, not guessable names.
+        allowed.append(str(page.downloads.root.resolve()))
     demo.launch(
         max_threads=server.max_threads,
         max_file_size=server.max_file_mb * MB,

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
-import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +33,7 @@ from chat.options import EFFORT_LEVELS
 from chat.reply import Reply
 from chat.store import ConversationInfo, title_for
 from ui.addresses import client_address
+from ui.downloads import Downloads, content_key
 from ui.gradio_fixes import (
     add_stop_receipt,
     after_answers,
@@ -78,6 +79,7 @@ ANSWERING = " · answering"
 NOT_SAVED_YET = "Send a message first: a chat is saved, and can be renamed, from its first message."
 STOP_WAIT_SECONDS = 5.0
 EXPIRE_EVERY_SECONDS = 3600.0
+DOWNLOADS_FOLDER = "downloads"  # under the data dir: exports and shown files (ui/downloads.py)
 
 
 class ChatPage:
@@ -469,11 +471,11 @@ class ChatPage:
             options = self.options(model, system_prompt, max_tokens, thinking, effort)
         except ChatError:
             options = conversation.options(self.service.settings.defaults)
-        folder = Path(tempfile.mkdtemp(prefix="chat-export-"))
-        markdown, payload = folder / "conversation.md", folder / "conversation.json"
-        markdown.write_text(export_markdown(conversation), encoding="utf-8")
-        payload.write_text(export_json(self.service, conversation, options), encoding="utf-8")
-        return gr.File(value=[str(markdown), str(payload)], visible=True)
+        markdown = export_markdown(conversation).encode("utf-8")
+        payload = export_json(self.service, conversation, options).encode("utf-8")
+        files = {"conversation.md": markdown, "conversation.json": payload}
+        paths = self.downloads.write(content_key(markdown, payload), files)  # the same export: one copy
+        return gr.File(value=[str(path) for path in paths], visible=True)
 
     async def load(
         self, path: str, tab: Tab, token: Any = None, open_id: Any = None, request: gr.Request | None = None
@@ -491,21 +493,25 @@ class ChatPage:
         async with aclosing(self.show(tab, "")) as views:
             return await anext(views)
 
-    def screen(
-        self, exchanges: Sequence[Exchange], conversation: Conversation | None, first: int = 1
-    ) -> list[Any]:
-        """Chat messages showing whole exchanges, their files copied out under their own names."""
-        folder = Path(tempfile.mkdtemp(prefix="chat-load-"))
+    @functools.cached_property
+    def downloads(self) -> Downloads:
+        """The folder of exports and shown files under the data dir (swept when first used)."""
+        return Downloads(self.service.settings.data_dir / DOWNLOADS_FOLDER)
+
+    def screen(self, exchanges: Sequence[Exchange], conversation: Conversation | None) -> list[Any]:
+        """Chat messages showing whole exchanges, their files copied out under their own names.
+
+        Each file is copied once (a folder per content, `Downloads`), not again on every redraw.
+        """
         messages: list[Any] = []
-        for number, exchange in enumerate(exchanges, start=first):
+        for exchange in exchanges:
             paths = []
-            for index, ref in enumerate(exchange.prompt.files, start=1):
-                if not self.service.files.path(ref.sha256).exists():
+            for ref in exchange.prompt.files:
+                stored = self.service.files.path(ref.sha256)
+                try:
+                    (path,) = self.downloads.write(ref.sha256, {ref.name: stored})
+                except FileNotFoundError:
                     continue  # gone from the data folder: the history says so to Claude
-                name = Path(ref.name).name.strip(". ") or "file"
-                path = folder / f"turn-{number}" / str(index) / name  # two files may share a name
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(self.service.files.read(ref))
                 paths.append({"path": str(path)})
             text = [exchange.prompt.text] if exchange.prompt.text.strip() else []
             messages.append({"role": "user", "content": [*paths, *text]})

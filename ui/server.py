@@ -19,6 +19,10 @@ from ui.gradio_fixes import queue_control_guard
 # client address that proxy forwards (APP_TRUSTED_PROXIES, when set, replaces this).
 SPACES_PROXIES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 
+MB = 1024 * 1024
+CACHE_SWEEP_SECONDS = 600  # how often Gradio looks for files to delete from its cache
+CACHE_KEEP_SECONDS = 3600  # and how long after its last use a file stays there
+
 
 @dataclass(frozen=True)
 class ServerSettings:
@@ -37,6 +41,9 @@ class ServerSettings:
     # the reverse proxies whose X-Forwarded-For names the client (none: the peer is the client).
     login_attempts_per_minute: int = 5
     trusted_proxies: tuple[str, ...] = ()
+    # The largest upload Gradio accepts (APP_MAX_FILE_MB): a PDF whose base64 fits the API's 32 MB
+    # is about 24 MB, and a conversation to load is at most 10 MB.
+    max_file_mb: int = 25
 
     def __post_init__(self) -> None:
         trusted_networks(self.trusted_proxies)  # a bad address is refused before anything is served
@@ -74,6 +81,7 @@ class ServerSettings:
             trusted_proxies=SPACES_PROXIES
             if proxies is None and on_spaces
             else tuple(entry.strip() for entry in (proxies or "").split(",") if entry.strip()),
+            max_file_mb=env.positive_int(environ, "APP_MAX_FILE_MB", 25),
         )
 
     @property
@@ -111,11 +119,29 @@ def launch_options(server: ServerSettings) -> dict[str, Any]:
 
 
 def start(demo: gr.Blocks, server: ServerSettings, **options: Any) -> None:
-    """Start serving (without blocking) with the settings' queue, thread and password limits."""
+    """Start serving (without blocking) with the settings' queue, thread, upload and password limits.
+
+    Gradio refuses an upload over `max_file_mb` while it streams in, and deletes the files it keeps
+    (uploads, and its copies of what the page shows or offers) an hour after their last use.
+    """
     demo.queue(max_size=server.queue_size, default_concurrency_limit=server.concurrency_limit)
+    if demo.delete_cache is None:  # read when launch() builds the server
+        demo.delete_cache = (CACHE_SWEEP_SECONDS, CACHE_KEEP_SECONDS)
+    allowed: list[str] = []
+    page = getattr(demo, "chat_page", None)
+    if page is not None:
+        page.downloads.sweep()  # what an earlier run left over an hour ago
+        # Gradio copies out only files under the working or temp dir, or allowed: the data dir may
+        # be elsewhere (a Space's /data). Its folders are content hashes, not guessable names.
+        allowed.append(str(page.downloads.root.resolve()))
     with forwarded_for_trusted_from(server.trusted_proxies):
         demo.launch(
-            max_threads=server.max_threads, prevent_thread_lock=True, **launch_options(server), **options
+            max_threads=server.max_threads,
+            max_file_size=server.max_file_mb * MB,
+            allowed_paths=[*allowed, *options.pop("allowed_paths", [])],
+            prevent_thread_lock=True,
+            **launch_options(server),
+            **options,
         )
 
 

@@ -88,6 +88,8 @@ class Guards:
     daily_token_budget: int = 2_000_000
     max_streams: int = 100
     max_streams_per_visitor: int = 2
+    max_history_messages: int = 400  # 200 turns; see .env.example for why
+    max_load_bytes: int = 10 * 1024 * 1024
 
     @classmethod
     def from_env(cls, environ: env.Env) -> Guards:
@@ -98,6 +100,8 @@ class Guards:
             daily_token_budget=env.whole_number(environ, "CHAT_DAILY_TOKEN_BUDGET", 2_000_000),
             max_streams=env.positive_int(environ, "CHAT_MAX_STREAMS", 100),
             max_streams_per_visitor=env.positive_int(environ, "CHAT_MAX_STREAMS_PER_VISITOR", 2),
+            max_history_messages=env.positive_int(environ, "CHAT_MAX_HISTORY_MESSAGES", 400),
+            max_load_bytes=env.positive_int(environ, "CHAT_MAX_LOAD_MB", 10) * 1024 * 1024,
         )
 
 

@@ -17,7 +17,9 @@ import logging
 import math
 import re
 import uuid
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +46,17 @@ DEFAULT_MAX_LOAD_BYTES = 10 * MB  # Guards.max_load_bytes
 # limit (1000), which the parser, the SDK's encoder and the store's each spend a frame a level on.
 MAX_JSON_DEPTH = 64
 EXPORT_DEPTH = 10
+# An exchange holds tens of lists and objects (blocks, citations, search results); 250,000 is
+# over 1,000 an exchange at the default 200, and parses in about 0.1 s.
+MAX_JSON_CONTAINERS = 250_000
+DEFAULT_HISTORY_EXCHANGES = MAX_HISTORY_MESSAGES // 2
 MAX_DIGITS = 19  # a 64-bit integer: every count, size and token total fits
 FILE_NAME_LIMIT = 100
 LOADED_TITLE = "Loaded chat"
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_EMPTY_PAIR = re.compile(r"\[\]|\{\}")
-_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")  # an escaped NUL, not an escaped backslash
+_ONE_BRACKET = bytes.maketrans(b"{}", b"[]")
+_NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
+_STEPS = bytes.maketrans(b"[]", b"\x01\xff")  # +1 and -1 as signed bytes
+_NUL_ESCAPE = re.compile(r"(\\+)u0000")  # a backslash run first: escaped backslashes, or a NUL
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 # Control characters (C0, DEL, C1), lone surrogates and bidirectional overrides, which can
 # make a title or a name read as something else.
@@ -182,7 +188,7 @@ def load_export(
 def loaded_title(exchanges: Sequence[Exchange]) -> str:
     """The title of a loaded conversation: its first prompt's first line, printable."""
     first = next((e.prompt.text for e in exchanges if e.prompt.text.strip()), "")
-    return title_for(printable(first)) or LOADED_TITLE
+    return printable(title_for(first)) or LOADED_TITLE
 
 
 def printable(text: str) -> str:
@@ -215,8 +221,15 @@ def _parsed(data: bytes | str, name: str, max_bytes: int) -> Any:
                 f"{name} is not a conversation export: it is not UTF-8 text (byte {error.start + 1} "
                 "is not valid)."
             ) from None
-    text = _NUL_ESCAPE.sub(r"\1", data)
-    if _deeper_than(text, MAX_JSON_DEPTH):
+    text = _NUL_ESCAPE.sub(_without_nul, data) if "\\u0000" in data else data
+    brackets = _brackets(text)
+    if len(brackets) // 2 > MAX_JSON_CONTAINERS:  # parsing that many costs seconds of CPU
+        raise _bad(
+            f"{name} is not a conversation export: it holds more than {MAX_JSON_CONTAINERS:,} lists "
+            f"and objects (an export of {DEFAULT_HISTORY_EXCHANGES} exchanges holds tens of thousands).",
+            limit=MAX_JSON_CONTAINERS,
+        )
+    if _deeper_than(brackets, MAX_JSON_DEPTH):
         raise _bad(_too_deep(name), limit=MAX_JSON_DEPTH)
     try:
         payload = json.loads(text, parse_int=_whole_number, parse_float=_finite, parse_constant=_no_constant)
@@ -240,22 +253,40 @@ def _parsed(data: bytes | str, name: str, max_bytes: int) -> Any:
     return payload
 
 
-def _deeper_than(text: str, limit: int) -> bool:
-    """True when the JSON nests more than `limit` levels, found without recursing.
+def _without_nul(escape: re.Match[str]) -> str:
+    backslashes = escape.group(1)
+    if len(backslashes) % 2 == 0:
+        return escape.group(0)  # escaped backslashes, then the text "u0000"
+    return backslashes[:-1]
 
-    Strings are cut out, then every bracket pair with nothing inside is removed at once: each
-    round takes one level off, so brackets left after `limit` rounds nest deeper than that.
-    Unbalanced brackets stop it early; the parser then says what is wrong.
+
+def _brackets(text: str) -> bytes:
+    """The JSON's brackets, both kinds as `[]`, strings and escapes cut out (at C speed)."""
+    unescaped = text.replace("\\\\", "").replace('\\"', "")  # then every quote opens or closes a string
+    outside = "".join(unescaped.split('"')[::2])
+    return outside.encode("utf-8", "surrogatepass").translate(_ONE_BRACKET, _NOT_BRACKETS)
+
+
+def _deeper_than(brackets: bytes, limit: int) -> bool:
+    """True when these brackets nest more than `limit` levels, found without recursing.
+
+    Each round removes
+    every pair with nothing inside: one level off everything, so rounds plus what is left is the
+    depth. When a round removes little (a file built to need many), one sweep of running totals
+    counts the rest. Unbalanced brackets stop it early: the parser then says what is wrong.
     """
-    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
-    for _ in range(limit):
-        if "[" * (limit + 1) in brackets or "{" * (limit + 1) in brackets:
-            return True  # the usual attack, found without more rounds
-        fewer = _EMPTY_PAIR.sub("", brackets)
+    levels = 0
+    while brackets:
+        if levels >= limit or b"[" * (limit - levels + 1) in brackets:
+            return True
+        fewer = brackets.replace(b"[]", b"")
         if len(fewer) == len(brackets):
             return False
+        levels += 1
+        if len(fewer) * 2 > len(brackets):
+            return levels + max(accumulate(array("b", fewer.translate(_STEPS))), default=0) > limit
         brackets = fewer
-    return bool(brackets)
+    return False
 
 
 def _too_deep(name: str) -> str:
@@ -350,7 +381,8 @@ def _exchange_problem(item: Mapping[str, Any]) -> str | None:
         return "has a malformed request"
     if not _typed(request, thinking=Mapping, output_config=Mapping, tools=list):
         return "has malformed request options"
-    if item.get("status", "complete") not in {status.value for status in Status}:
+    status = item.get("status", "complete")
+    if not isinstance(status, str) or status not in {status.value for status in Status}:
         return f"has an unknown status {item.get('status')!r}"
     timings = item.get("timings", {})
     if not isinstance(timings, Mapping) or not all(
@@ -371,11 +403,22 @@ def _response_problem(response: Any) -> str | None:
     content, usage = response.get("content"), response.get("usage", {})
     if not isinstance(content, list) or not all(_is_block(block) for block in content):
         return "has an answer with malformed content"
-    if not isinstance(usage, Mapping) or not all(
-        value is None or isinstance(value, int | Mapping) for value in usage.values()
-    ):
+    if not isinstance(usage, Mapping) or not all(_is_usage(key, value) for key, value in usage.items()):
         return "has malformed usage"
     return None
+
+
+def _is_usage(key: str, value: Any) -> bool:
+    """A token count is a whole number; a breakdown (cache_creation, server_tool_use) holds them."""
+    if key.endswith("_tokens"):
+        return _is_count(value)
+    if isinstance(value, Mapping):
+        return all(_is_count(count) for count in value.values())
+    return value is None or isinstance(value, int | str)
+
+
+def _is_count(value: Any) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool))
 
 
 def _is_block(block: Any) -> bool:

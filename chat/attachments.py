@@ -141,9 +141,29 @@ def check_request(request: Mapping[str, Any], max_messages: int = MAX_HISTORY_ME
 
 
 def request_size(request: Mapping[str, Any]) -> int:
-    """The request's size as the SDK sends it: compact UTF-8 JSON (the streaming flag included)."""
-    body = {**request, "stream": True}
-    return len(json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8"))
+    """The request's size as the SDK sends it: compact UTF-8 JSON, the streaming flag included.
+
+    Files' base64 data is counted by its length (it needs no escaping), not encoded again: this
+    runs before every message, and the SDK encodes the whole body once more when it sends it.
+    """
+    data = 0
+    messages = []
+    for message in request.get("messages", []):
+        content = message.get("content")
+        if isinstance(content, list):
+            blocks = []
+            for block in content:
+                source = block.get("source") if isinstance(block, Mapping) else None
+                if isinstance(source, Mapping) and isinstance(source.get("data"), str):
+                    data += len(source["data"])
+                    block = {**block, "source": {**source, "data": ""}}
+                blocks.append(block)
+            message = {**message, "content": blocks}
+        messages.append(message)
+    body = {**request, "messages": messages, "stream": True}
+    return data + len(
+        json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
+    )
 
 
 def _check_image(attachment: Attachment) -> None:

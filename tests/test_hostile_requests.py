@@ -115,10 +115,17 @@ async def test_a_request_over_32_mb_as_json_is_refused_and_nothing_is_sent():
     assert chat.conversation.exchanges[-1].status is Status.FAILED
 
 
-def test_the_request_size_is_the_json_body_the_sdk_sends():
+def test_the_request_size_is_the_json_body_the_sdk_sends(tmp_path):
     request = {"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": "héllo ✓"}]}
     sent = '{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"héllo ✓"}],"stream":true}'
     assert request_size(request) == len(sent.encode("utf-8"))
+    chat = Chat()
+    chat.conversation.replace([answered('a "quoted" ✓ line\n', "fine")])
+    image = write_image(tmp_path / "red.png")
+    chat.service.stream_reply(chat.conversation, "look", [image])  # recorded, not yet sent
+    body = chat.service.request(chat.conversation, prompt=chat.conversation.exchanges[-1].prompt)
+    sdk = json.dumps({**body, "stream": True}, ensure_ascii=False, separators=(",", ":"))
+    assert request_size(body) == len(sdk.encode("utf-8"))
 
 
 async def test_a_request_just_under_32_mb_is_sent_whole():
@@ -472,6 +479,17 @@ def test_the_plain_messages_body_of_an_export_survives_the_same_fuzzing(rich_exp
             check_request(service.request(service.conversation(exchanges), prompt=Prompt("next")))
 
 
+def test_an_export_cut_anywhere_is_refused_as_invalid_json(rich_export, tmp_path):
+    data = json.dumps(rich_export)
+    files = FileStore(tmp_path / "files")
+    for cut in range(0, len(data) - 1, max(1, len(data) // 200)):
+        with pytest.raises(ChatError) as raised:
+            load_export(data[:cut], files, "cut.json")
+        message = raised.value.message
+        assert message.startswith("cut.json is not a conversation export: it is not valid JSON ("), cut
+        assert message.endswith(NOTHING_LOADED)
+
+
 def test_a_real_export_nests_well_within_the_depth_bound(rich_export):
     deepest = max(len(where) for where in paths(rich_export))
     assert deepest + 1 <= MAX_JSON_DEPTH // 4  # levels counted from 1 at the top
@@ -504,5 +522,4 @@ async def test_a_max_size_load_leaves_the_event_loop_free_for_other_tabs(guarded
     took, loading = time.monotonic() - started, False
     await ticking
     assert len(view[0]) >= 400
-    print(f"stall {max(gaps):.3f} s of {took:.3f} s")
     assert max(gaps) < max(0.5, took / 2), f"the loop stalled {max(gaps):.2f} s of a {took:.2f} s load"

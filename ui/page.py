@@ -493,8 +493,11 @@ class ChatPage:
             )
         except ChatError as error:
             raise gr.Error(say(error)) from error
-        library = await self.library()
-        info = await library.adopt(tab.owner, loaded_title(exchanges), exchanges)
+        try:
+            library = await self.library()
+            info = await library.adopt(tab.owner, loaded_title(exchanges), exchanges)
+        except Exception as failure:  # the store failed: explain() logs the details
+            raise gr.Error(say(explain(failure))) from failure
         tab.conversation_id = info.id
         try:
             async with aclosing(self.show(tab, "")) as views:

@@ -46,9 +46,10 @@ DEFAULT_MAX_LOAD_BYTES = 10 * MB  # Guards.max_load_bytes
 # limit (1000), which the parser, the SDK's encoder and the store's each spend a frame a level on.
 MAX_JSON_DEPTH = 64
 EXPORT_DEPTH = 10
-# An exchange holds tens of lists and objects (blocks, citations, search results); 250,000 is
-# over 1,000 an exchange at the default 200, and parses in about 0.1 s.
-MAX_JSON_CONTAINERS = 250_000
+# Lists and objects: an exported web search exchange holds about 50 (blocks, results, citations,
+# and its copy in `request`), so 200 hold about 10,000. The parser builds them in one C call that
+# holds the GIL whatever thread it runs in: 100,000 costs about 0.1 s (a million, seconds).
+MAX_JSON_CONTAINERS = 100_000
 DEFAULT_HISTORY_EXCHANGES = MAX_HISTORY_MESSAGES // 2
 MAX_DIGITS = 19  # a 64-bit integer: every count, size and token total fits
 FILE_NAME_LIMIT = 100
@@ -176,6 +177,9 @@ def load_export(
             exchanges = _from_messages(payload, files, name, max_messages)
     except ChatError:
         raise
+    except OSError as error:  # the data folder, not the file: nothing of it is kept
+        log.error("could not store the files of %s", name, exc_info=error)
+        raise _bad(f"{name} could not be loaded: its files could not be stored ({error.strerror}).") from None
     except (ArithmeticError, AttributeError, KeyError, TypeError, ValueError, RecursionError) as error:
         # A shape no check above foresaw: still the file's fault, said as such.
         log.warning("could not load %s: %s: %s", name, type(error).__name__, error)
@@ -226,7 +230,7 @@ def _parsed(data: bytes | str, name: str, max_bytes: int) -> Any:
     if len(brackets) // 2 > MAX_JSON_CONTAINERS:  # parsing that many costs seconds of CPU
         raise _bad(
             f"{name} is not a conversation export: it holds more than {MAX_JSON_CONTAINERS:,} lists "
-            f"and objects (an export of {DEFAULT_HISTORY_EXCHANGES} exchanges holds tens of thousands).",
+            f"and objects (an export of {DEFAULT_HISTORY_EXCHANGES} exchanges holds about 10,000).",
             limit=MAX_JSON_CONTAINERS,
         )
     if _deeper_than(brackets, MAX_JSON_DEPTH):

@@ -290,7 +290,7 @@ MALFORMED = {
     "a float beyond range": (BODY.replace("100", "1e999"), "it holds a number too large to use (1e999)"),
     "a huge integer": (BODY.replace("100", "9" * 5000), "it holds a number with more than 19 digits"),
     "a lone surrogate": (BODY.replace("q0", "\\udc80"), "holds text that is not valid Unicode"),
-    "a million lists": ("[" + "[]," * 1_000_000 + "[]]", "it holds more than 250,000 lists and objects"),
+    "a million lists": ("[" + "[]," * 1_000_000 + "[]]", "it holds more than 100,000 lists and objects"),
     "a number as the model": (BODY.replace('"claude-sonnet-5-5"', "5"), "its request options are malformed"),
     "a string as the messages": ('{"messages": "hi"}', "it has no list of messages"),
     "a message that is a number": ('{"messages": [5]}', "message 1 should be from the user"),

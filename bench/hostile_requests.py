@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import itertools
 import json
 import os
 import subprocess
@@ -141,8 +142,8 @@ async def load_while_streaming(url: str, path: Path, pid: int) -> dict[str, Any]
         ended = time.monotonic()
         loaded.update(outcome=outcome, seconds=round(took, 2), cpu=round(cpu_seconds(pid) - cpu, 2))
         await task
-    during = [b - a for a, b in zip(updates, updates[1:], strict=False) if b >= started and a <= ended]
-    normal = [b - a for a, b in zip(updates, updates[1:], strict=False) if b < started]
+    during = [b - a for a, b in itertools.pairwise(updates) if b >= started and a <= ended]
+    normal = [b - a for a, b in itertools.pairwise(updates) if b < started]
     loaded["longest_gap_during_load"] = round(max(during, default=0.0), 2)
     loaded["longest_gap_before"] = round(max(normal, default=0.0), 2)
     return loaded

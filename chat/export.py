@@ -228,6 +228,8 @@ def _parsed(data: bytes | str, name: str, max_bytes: int) -> Any:
     text = _NUL_ESCAPE.sub(_without_nul, data) if "\\u0000" in data else data
     brackets = _brackets(text)
     if len(brackets) // 2 > MAX_JSON_CONTAINERS:  # parsing that many costs seconds of CPU
+        if b"[" * (MAX_JSON_DEPTH + 1) in brackets:  # the likelier fault, and as cheap to tell
+            raise _bad(_too_deep(name), limit=MAX_JSON_DEPTH)
         raise _bad(
             f"{name} is not a conversation export: it holds more than {MAX_JSON_CONTAINERS:,} lists "
             f"and objects (an export of {DEFAULT_HISTORY_EXCHANGES} exchanges holds about 10,000).",

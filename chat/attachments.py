@@ -11,6 +11,7 @@ The limits come from Anthropic's documentation:
 from __future__ import annotations
 
 import base64
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ MAX_IMAGE_SIDE_PX = 8000
 MAX_IMAGES_PER_REQUEST = 100
 MAX_PDF_PAGES = 100
 MAX_REQUEST_BYTES = 32 * MB
+MAX_HISTORY_MESSAGES = 400  # this app's default (Guards.max_history_messages)
 # Page content a PDF may inflate to when checked: text pages take tens of KB each, so 100 pages
 # stay far below; a compressed bomb does not.
 MAX_PDF_DECODED_BYTES = 200 * MB
@@ -117,21 +119,59 @@ def sniff_media_type(data: bytes) -> str | None:
     return None
 
 
-def check_request(request: Mapping[str, Any]) -> None:
-    """Check the limits that apply to a whole request (image count, total size)."""
-    blocks = [block for message in request.get("messages", []) for block in _blocks(message)]
+def check_request(request: Mapping[str, Any], max_messages: int = MAX_HISTORY_MESSAGES) -> None:
+    """Check the limits that apply to a whole request: its messages, its images, its size as sent."""
+    messages = request.get("messages", [])
+    if len(messages) > max_messages:
+        raise refused(
+            f"This conversation is too long: with this message it has {len(messages):,} messages, and "
+            f"this app sends at most {max_messages:,} ({max_messages // 2:,} turns). "
+            "Start a new chat to go on: nothing was sent.",
+            messages=len(messages),
+            limit=max_messages,
+        )
+    blocks = [block for message in messages for block in _blocks(message)]
     images = sum(1 for block in blocks if block.get("type") == "image")
     if images > MAX_IMAGES_PER_REQUEST:
         raise refused(
             f"This conversation carries {images} images; Claude accepts up to "
-            f"{MAX_IMAGES_PER_REQUEST} per request. Start a new chat to send more."
+            f"{MAX_IMAGES_PER_REQUEST} per request. Start a new chat to send more: nothing was sent."
         )
-    size = sum(len(str(block.get("source", {}).get("data", ""))) for block in blocks)
+    size = request_size(request)
     if size > MAX_REQUEST_BYTES:
         raise refused(
-            f"The files in this conversation add up to {_mb(size)}; Claude accepts requests up to "
-            f"{_mb(MAX_REQUEST_BYTES)}. Start a new chat or attach smaller files."
+            f"This conversation is too large to send: with this message the request is {_mb(size)}; "
+            f"Claude accepts requests up to {_mb(MAX_REQUEST_BYTES)}. Start a new chat or attach smaller "
+            "files: nothing was sent.",
+            size=size,
+            limit=MAX_REQUEST_BYTES,
         )
+
+
+def request_size(request: Mapping[str, Any]) -> int:
+    """The request's size as the SDK sends it: compact UTF-8 JSON, the streaming flag included.
+
+    Files' base64 data is counted by its length (it needs no escaping), not encoded again: this
+    runs before every message, and the SDK encodes the whole body once more when it sends it.
+    """
+    data = 0
+    messages = []
+    for message in request.get("messages", []):
+        content = message.get("content")
+        if isinstance(content, list):
+            blocks = []
+            for block in content:
+                source = block.get("source") if isinstance(block, Mapping) else None
+                if isinstance(source, Mapping) and isinstance(source.get("data"), str):
+                    data += len(source["data"])
+                    block = {**block, "source": {**source, "data": ""}}
+                blocks.append(block)
+            message = {**message, "content": blocks}
+        messages.append(message)
+    body = {**request, "messages": messages, "stream": True}
+    return data + len(
+        json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
+    )
 
 
 def _check_image(attachment: Attachment) -> None:

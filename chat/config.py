@@ -91,6 +91,8 @@ class Guards:
     max_streams_per_visitor: int = 2
     rate_limit_per_address: int = 120  # messages a minute per client address; 0: off
     visitor_daily_tokens: int = 200_000  # tokens a UTC day per visitor; 0: off
+    max_history_messages: int = 400  # 200 turns; see .env.example for why
+    max_load_bytes: int = 10 * 1024 * 1024
 
     @classmethod
     def from_env(cls, environ: env.Env) -> Guards:
@@ -103,6 +105,8 @@ class Guards:
             max_streams_per_visitor=env.positive_int(environ, "CHAT_MAX_STREAMS_PER_VISITOR", 2),
             rate_limit_per_address=env.whole_number(environ, "CHAT_RATE_LIMIT_PER_ADDRESS", 120),
             visitor_daily_tokens=env.whole_number(environ, "CHAT_VISITOR_DAILY_TOKENS", 200_000),
+            max_history_messages=env.positive_int(environ, "CHAT_MAX_HISTORY_MESSAGES", 400),
+            max_load_bytes=env.positive_int(environ, "CHAT_MAX_LOAD_MB", 10) * 1024 * 1024,
         )
 
     @property

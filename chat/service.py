@@ -125,7 +125,7 @@ class ChatService:
             exchange.prompt = Prompt(self._checked_text(text, files), self._stored(files))
             request = self.request(conversation, options, exchange.prompt)
             exchange.request = {key: value for key, value in request.items() if key != "messages"}
-            check_request(request)
+            check_request(request, self.settings.guards.max_history_messages)
         except Exception as failure:  # a refusal, or a file that broke a reader: nothing is sent
             error = explain(failure)
             exchange.status, exchange.error = Status.FAILED, error

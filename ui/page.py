@@ -23,10 +23,11 @@ from typing import Any
 import gradio as gr
 
 from chat import ChatError, ChatService, Conversation, Settings, TurnOptions, make_client
+from chat.attachments import file_path
 from chat.config import SPACES_DATA_DIR
 from chat.errors import ErrorKind, explain
 from chat.exchange import Exchange, Status
-from chat.export import export_json, export_markdown, load_export, loaded_options
+from chat.export import export_json, export_markdown, loaded_options, loaded_title, printable, read_export
 from chat.library import Library
 from chat.models import ModelChoice, list_models, with_model
 from chat.options import EFFORT_LEVELS
@@ -480,18 +481,39 @@ class ChatPage:
     async def load(
         self, path: str, tab: Tab, token: Any = None, open_id: Any = None, request: gr.Request | None = None
     ) -> tuple[Any, ...]:
-        """Continue a conversation from a JSON export: stored as a new conversation, opened here."""
+        """Continue a conversation from a JSON export: stored as a new conversation, opened here.
+
+        The file is read and checked in a thread (a large one is seconds of CPU that would stall
+        every other tab's stream); what is wrong with it is said, and nothing is stored.
+        """
         place(tab, token, open_id, request)
+        guards = self.service.settings.guards
         try:
-            exchanges = load_export(Path(path).read_bytes(), self.service.files, Path(path).name)
+            exchanges = await asyncio.to_thread(
+                read_export,
+                file_path(path),
+                self.service.files,
+                max_bytes=guards.max_load_bytes,
+                max_messages=guards.max_history_messages,
+            )
         except ChatError as error:
             raise gr.Error(say(error)) from error
-        library = await self.library()
-        first = next((e.prompt.text for e in exchanges if e.prompt.text.strip()), "")
-        info = await library.adopt(tab.owner, title_for(first) or "Loaded chat", exchanges)
+        try:
+            library = await self.library()
+            info = await library.adopt(tab.owner, loaded_title(exchanges), exchanges)
+        except Exception as failure:  # the store failed: explain() logs the details
+            raise gr.Error(say(explain(failure))) from failure
         tab.conversation_id = info.id
-        async with aclosing(self.show(tab, "")) as views:
-            return await anext(views)
+        try:
+            async with aclosing(self.show(tab, "")) as views:
+                return await anext(views)
+        except Exception as failure:  # it cannot be shown: take it back rather than keep a broken chat
+            log.exception("a loaded conversation could not be shown")
+            with contextlib.suppress(ChatError):
+                await library.delete(tab.owner, info.id)
+            tab.conversation_id = new_conversation_id()
+            message = f"{printable(Path(file_path(path)).name)} could not be shown, so nothing was loaded."
+            raise gr.Error(message) from failure
 
     @functools.cached_property
     def downloads(self) -> Downloads:

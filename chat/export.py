@@ -31,7 +31,7 @@ from chat.exchange import Exchange, Prompt, Status
 from chat.files import FileRef, FileStore
 from chat.options import TurnOptions
 from chat.service import ChatService
-from chat.store import title_for
+from chat.store import printable, title_for
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,6 @@ _NUL_ESCAPE = re.compile(r"(\\+)u0000")  # a backslash run first: escaped backsl
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 # Control characters (C0, DEL, C1), lone surrogates and bidirectional overrides, which can
 # make a title or a name read as something else.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def export_data(service: ChatService, conversation: Conversation, options: TurnOptions) -> dict[str, Any]:
@@ -193,11 +192,6 @@ def loaded_title(exchanges: Sequence[Exchange]) -> str:
     """The title of a loaded conversation: its first prompt's first line, printable."""
     first = next((e.prompt.text for e in exchanges if e.prompt.text.strip()), "")
     return printable(title_for(first)) or LOADED_TITLE
-
-
-def printable(text: str) -> str:
-    """The text on one line without control characters (NUL, escapes, direction overrides)."""
-    return " ".join(_UNPRINTABLE.sub(" ", text).split())
 
 
 def safe_file_name(name: str, fallback: str) -> str:

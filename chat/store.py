@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import datetime as dt
+import re
 import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -56,9 +57,18 @@ UNENDED = (Status.STREAMING.value, Status.PENDING.value)
 INTERRUPTED_MESSAGE = "The app restarted mid-answer, so the answer stops here."
 
 
+# Control characters (NUL among them: PostgreSQL's text keeps none), direction overrides, surrogates.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """The text on one line without control characters (NUL, escapes, direction overrides)."""
+    return " ".join(_UNPRINTABLE.sub(" ", text).split())
+
+
 def title_for(text: str) -> str:
-    """A conversation title from its first message: the first line, folded, at most 60 characters."""
-    line = next((" ".join(part.split()) for part in text.splitlines() if part.strip()), "")
+    """A conversation title from its first message: the first line, printable, at most 60 characters."""
+    line = next((printable(part) for part in text.splitlines() if printable(part)), "")
     return line if len(line) <= TITLE_LIMIT else line[: TITLE_LIMIT - 1].rstrip() + "…"
 
 
@@ -633,8 +643,10 @@ def _exchange_row(exchange: Exchange) -> dict[str, Any]:
     return {
         "exchange_id": exchange.id,
         "status": exchange.status.value,
-        "prompt_search": exchange.prompt.text.casefold(),
-        "answer_search": exchange.text.casefold(),
+        "prompt_search": exchange.prompt.text.replace(
+            "\x00", ""
+        ).casefold(),  # PostgreSQL's text keeps no NUL
+        "answer_search": exchange.text.replace("\x00", "").casefold(),
         "record": exchange.to_dict(),
     }
 

@@ -129,7 +129,8 @@ def test_the_request_size_is_the_json_body_the_sdk_sends(tmp_path):
 
 
 async def test_a_request_just_under_32_mb_is_sent_whole():
-    chat = Chat()
+    unbudgeted = make_settings(api_key=TEST_KEY, max_tokens=256, daily_token_budget=0, visitor_daily_tokens=0)
+    chat = Chat(settings=unbudgeted)  # 31 MB of text could cost 16M tokens: more than a day's budget
     chat.conversation.replace([answered("big", "x" * (31 * MB))])
     await chat.send("and now?")
     (sent,) = chat.requests
@@ -365,7 +366,7 @@ async def test_a_loaded_document_named_with_a_path_or_control_characters_is_show
     (shown_file, _text) = view[0][0]["content"]
     shown_path = Path(shown_file["path"])
     assert shown_path.name == name and shown_path.read_bytes() == pdf
-    assert shown_path.parent.parent.name == "turn-1"  # written where the screen's files go, nowhere else
+    assert shown_path.parent.parent.name == "downloads"  # written where the screen's files go, nowhere else
 
 
 async def test_a_title_with_nul_and_control_characters_is_cleaned_and_stored(guarded, tmp_path, database_url):

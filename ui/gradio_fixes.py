@@ -20,12 +20,19 @@
 7. ChatInterface has no event for "a message was just sent": `after_sending` chains a listener
    on its `_append_message_to_history` step (the sidebar lists a new chat at once), and
    `after_answers` on its copy of the screen into its state after an answer.
+8. The Chatbot's Markdown lexer (marked) is quadratic on a long run of characters that could
+   start an e-mail address (letters, digits, `._-+/=`...) broken by `_`, `*`, `~` or `!`: at each
+   stop it scans the rest of the run for an `@`. 100,000 characters of `snake_case_` froze the
+   tab for 29 s. `break_long_runs` puts an invisible break (U+200B) every 100 characters in runs
+   longer than 1,000, which bounds each scan; it also lets the line wrap there.
+   The Chatbot also takes `$$...$$` out as LaTeX before Markdown (`LATEX_DELIMITER`, its default).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -37,6 +44,12 @@ from gradio.events import EventListener
 from chat.attachments import ACCEPTED_SUFFIXES
 
 GRADIO_VERSION = "6.31.0"  # the version these workarounds were checked against
+LATEX_DELIMITER = "$$"  # the Chatbot's only default LaTeX delimiter, left and right (fix 8)
+LONG_RUN = 1_000  # fix 8: longer runs of e-mail characters get a break...
+RUN_PIECE = 100  # ...every this many characters
+_EMAIL_CHARACTER = r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]"
+_LONG_RUN = re.compile(rf"(?<!{_EMAIL_CHARACTER}){_EMAIL_CHARACTER}{{{LONG_RUN + 1},}}")  # from a run's start
+ZERO_WIDTH_SPACE = "\u200b"
 
 
 class MessageBoxPayload(MultimodalData):
@@ -172,3 +185,13 @@ def _after(index: int) -> Any:
         trigger_only_on_failure=False,
     )
     return functools.partial(then.listener, None)
+
+
+def break_long_runs(text: str) -> str:
+    """Fix 8: an invisible break every RUN_PIECE characters of each run longer than LONG_RUN."""
+
+    def broken(match: re.Match[str]) -> str:
+        run = match.group()
+        return ZERO_WIDTH_SPACE.join(run[i : i + RUN_PIECE] for i in range(0, len(run), RUN_PIECE))
+
+    return _LONG_RUN.sub(broken, text)

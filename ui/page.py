@@ -224,12 +224,17 @@ class ChatPage:
 
     def live_messages(self, reply: Reply) -> list[gr.ChatMessage]:
         """A streaming reply as chat messages."""
-        return exchange_messages(shown(reply.exchange, reply.content, reply.timings))
+        return exchange_messages(
+            shown(reply.exchange, reply.content, reply.timings),
+            allow_remote_images=self.server.allow_remote_images,
+        )
 
     def messages(self, exchange: Exchange, conversation: Conversation | None = None) -> list[gr.ChatMessage]:
         """An ended exchange as chat messages, with its receipt."""
         spend = conversation.spend if conversation is not None else None
-        return exchange_messages(shown(exchange), self.service.prices, spend)
+        return exchange_messages(
+            shown(exchange), self.service.prices, spend, allow_remote_images=self.server.allow_remote_images
+        )
 
     async def redraw(
         self,

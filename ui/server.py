@@ -25,6 +25,9 @@ class ServerSettings:
     max_threads: int = 200
     queue_size: int = 200
     on_spaces: bool = False  # Hugging Face Spaces runs the app (SYSTEM=spaces)
+    # Markdown images in answers load from where they point only when allowed: each fetch tells
+    # that address who is reading, and a URL can carry out what the page shows (SECURITY.md).
+    allow_remote_images: bool = False
 
     @classmethod
     def from_env(cls, environ: env.Env | None = None) -> ServerSettings:
@@ -53,6 +56,7 @@ class ServerSettings:
             max_threads=max_threads,
             queue_size=env.positive_int(environ, "APP_QUEUE_SIZE", 200),
             on_spaces=environ.get("SYSTEM") == "spaces",
+            allow_remote_images=env.flag(environ, "CHAT_ALLOW_REMOTE_IMAGES", default=False),
         )
 
     @property

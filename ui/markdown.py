@@ -44,6 +44,9 @@ _OTHER_IMAGE = re.compile(r"(?<!\\)!\[")  # reference-style images, and anything
 _LITERAL = re.compile(r"([\\`*\[\]~$]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
 _LINE_START = re.compile(r"[#>+=-]|\d+[.)]")  # what makes a line a heading, quote or list
 _SPACE = re.compile(r"\s+")
+# A fence opened exactly so is drawn as a Mermaid diagram, which can load images from anywhere
+# (`<img>` in a label, an image shape); a space before the word leaves it a code block.
+_MERMAID = re.compile(r"^((?:[ \t>]|[-+*][ \t]|\d{1,9}[.)][ \t])*```)(mermaid)", re.MULTILINE)
 
 
 def markdown(text: str, *, allow_remote_images: bool = False) -> str:
@@ -54,9 +57,11 @@ def markdown(text: str, *, allow_remote_images: bool = False) -> str:
         latex.append(match.group())
         return f"\x00{len(latex) - 1}\x00"
 
+    text = text.replace("\x00", "\ufffd")  # as CommonMark does; \x00 marks where LaTeX was
     held = _LATEX.sub(hold, text) if LATEX_DELIMITER in text else text
     shown = "".join(
-        piece if is_code else _prose(piece, allow_remote_images) for piece, is_code in _pieces(held)
+        _code(piece, allow_remote_images) if is_code else _prose(piece, allow_remote_images)
+        for piece, is_code in _pieces(held)
     )
     return re.sub(r"\x00(\d+)\x00", lambda m: latex[int(m.group(1))], shown) if latex else shown
 
@@ -195,6 +200,10 @@ def _code_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
         spans.append((begin, runs[same[closer]][1]))
         index = same[closer] + 1
     return spans
+
+
+def _code(text: str, allow_remote_images: bool) -> str:
+    return text if allow_remote_images or "```mermaid" not in text else _MERMAID.sub(r"\1 \2", text)
 
 
 # --- prose ---------------------------------------------------------------------------------------

@@ -20,12 +20,18 @@
 7. ChatInterface has no event for "a message was just sent": `after_sending` chains a listener
    on its `_append_message_to_history` step (the sidebar lists a new chat at once), and
    `after_answers` on its copy of the screen into its state after an answer.
-8. The Chatbot's Markdown lexer (marked) is quadratic on a long run of characters that could
-   start an e-mail address (letters, digits, `._-+/=`...) broken by `_`, `*`, `~` or `!`: at each
-   stop it scans the rest of the run for an `@`. 100,000 characters of `snake_case_` froze the
-   tab for 29 s. `break_long_runs` puts an invisible break (U+200B) every 100 characters in runs
-   longer than 1,000, which bounds each scan; it also lets the line wrap there.
+8. The Chatbot's Markdown lexer (marked) is quadratic on a long unbroken run of characters that
+   could be part of an e-mail address (letters, digits, `._-+/=`...) and hold `_`, `*`, `~` or
+   backticks: at each of those it scans the rest of the run for an `@`, and its emphasis rule
+   scans it for a closing delimiter. 100,000 characters of `snake_case_` froze the tab for 89 s
+   (26 s before they showed); 300,000 for 9 minutes. Breaking the run up does not help (escaped
+   delimiters make a token each, and marked's token walk is quadratic in tokens), but inside
+   inline code nothing is lexed: `long_runs_as_code` shows each run longer than 1,000 characters
+   as inline code, which is also what such a run (a hash, base64, minified code) usually is.
    The Chatbot also takes `$$...$$` out as LaTeX before Markdown (`LATEX_DELIMITER`, its default).
+9. Gradio 6 moved `css=` from Blocks to launch(), with a warning, but the page's own look (inline
+   code that wraps, for fix 8) belongs to the page, not to how it is served: `page_blocks` passes
+   it to Blocks, which still hands it on at launch, without the warning.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -45,11 +52,10 @@ from chat.attachments import ACCEPTED_SUFFIXES
 
 GRADIO_VERSION = "6.31.0"  # the version these workarounds were checked against
 LATEX_DELIMITER = "$$"  # the Chatbot's only default LaTeX delimiter, left and right (fix 8)
-LONG_RUN = 1_000  # fix 8: longer runs of e-mail characters get a break...
-RUN_PIECE = 100  # ...every this many characters
+LONG_RUN = 1_000  # fix 8: a longer run of e-mail characters is shown as inline code
 _EMAIL_CHARACTER = r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]"
 _LONG_RUN = re.compile(rf"(?<!{_EMAIL_CHARACTER}){_EMAIL_CHARACTER}{{{LONG_RUN + 1},}}")  # from a run's start
-ZERO_WIDTH_SPACE = "\u200b"
+_BACKTICKS = re.compile(r"`+")
 
 
 class MessageBoxPayload(MultimodalData):
@@ -187,11 +193,20 @@ def _after(index: int) -> Any:
     return functools.partial(then.listener, None)
 
 
-def break_long_runs(text: str) -> str:
-    """Fix 8: an invisible break every RUN_PIECE characters of each run longer than LONG_RUN."""
+def long_runs_as_code(text: str) -> str:
+    """Fix 8: each run of more than LONG_RUN e-mail characters as inline code (nothing in it is lexed)."""
 
-    def broken(match: re.Match[str]) -> str:
+    def as_code(match: re.Match[str]) -> str:
         run = match.group()
-        return ZERO_WIDTH_SPACE.join(run[i : i + RUN_PIECE] for i in range(0, len(run), RUN_PIECE))
+        fence = "`" * (max((len(ticks) for ticks in _BACKTICKS.findall(run)), default=0) + 1)
+        pad = " " if run.startswith("`") or run.endswith("`") else ""
+        return f"{fence}{pad}{run}{pad}{fence}"
 
-    return _LONG_RUN.sub(broken, text)
+    return _LONG_RUN.sub(as_code, text)
+
+
+def page_blocks(css: str, **options: Any) -> gr.Blocks:
+    """Fix 9: a Blocks page carrying its own CSS (Gradio 6 would rather have it passed to launch())."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The parameters have been moved from the Blocks", UserWarning)
+        return gr.Blocks(css=css, **options)

@@ -10,6 +10,7 @@ escapes it itself, so escaping it here would show `&lt;` in code.
 Code is found as CommonMark does, closely enough for model output: fenced blocks (also inside lists
 and quotes; an unclosed fence runs to the end, as it does while it streams), indented blocks and
 inline code spans; `$$...$$` is LaTeX, which the Chatbot takes out (and escapes) before Markdown.
+A run of more than 1,000 characters with no space is shown as inline code (ui/gradio_fixes.py, fix 8).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import re
 from collections.abc import Iterator
 from urllib.parse import quote
 
-from ui.gradio_fixes import LATEX_DELIMITER, break_long_runs
+from ui.gradio_fixes import LATEX_DELIMITER, long_runs_as_code
 
 IMAGE_LABEL = "Image"
 _LATEX = re.compile(re.escape(LATEX_DELIMITER) + r"[\s\S]+?" + re.escape(LATEX_DELIMITER))
@@ -210,7 +211,7 @@ def _code(text: str, allow_remote_images: bool) -> str:
 
 
 def _prose(text: str, allow_remote_images: bool) -> str:
-    text = _ANGLE.sub(lambda m: m.group() if len(m.group()) > 1 else "&lt;", break_long_runs(text))
+    text = _ANGLE.sub(lambda m: m.group() if len(m.group()) > 1 else "&lt;", long_runs_as_code(text))
     return text if allow_remote_images else _images_as_links(text)
 
 

@@ -40,9 +40,10 @@ from ui.gradio_fixes import (
     last_turn_start,
     message_box,
     message_parts,
+    page_blocks,
     stopped_by_cancel,
 )
-from ui.render import exchange_messages, notice_message, shown
+from ui.render import MESSAGE_CSS, exchange_messages, notice_message, shown
 from ui.server import ServerSettings
 from ui.visitors import (
     Tab,
@@ -615,7 +616,7 @@ def build_demo(service: ChatService, server: ServerSettings | None = None) -> gr
     ):
         notes.append(EPHEMERAL_NOTE)
     secret = browser_secret(settings.data_dir)
-    with gr.Blocks(title="Claude chat", fill_height=True) as demo:
+    with page_blocks(MESSAGE_CSS, title="Claude chat", fill_height=True) as demo:
         visitor = gr.BrowserState(None, storage_key="claude-chat-visitor", secret=secret)
         opened = gr.BrowserState(None, storage_key="claude-chat-open", secret=secret)
         # Copied per session and changed in place (a follower sees a switch). Not a callable:

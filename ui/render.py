@@ -30,6 +30,9 @@ INTERRUPTED_TITLE = "Interrupted"
 SOURCES_TITLE = "Sources"
 NOTICE_TITLE = "\u26a0\ufe0f Error"
 NOT_RUN = "This app runs no tools, so Claude was told it could not be run."
+# Inline code wraps anywhere rather than widening its message: a long unbroken run is shown as
+# inline code (ui/gradio_fixes.py, fix 8), and Gradio's own rule lets it overflow the bubble.
+MESSAGE_CSS = ".message-content code { overflow-wrap: anywhere !important; }"
 
 
 @dataclass(frozen=True)

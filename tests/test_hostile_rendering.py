@@ -56,16 +56,17 @@ def live(reply: Reply) -> list[gr.ChatMessage]:
 
 
 async def test_text_after_a_style_tag_is_kept_and_the_tag_shown_as_text():
-    shown_text = await answer("Before <style>p { color: red }</style> and after the style.")
-    assert "and after the style." in shown_text
-    assert not RAW_TAG.search(shown_text)
-    assert "&lt;style>p { color: red }&lt;/style>" in shown_text
+    assert await answer("Before <style> and after the style.") == "Before &lt;style> and after the style."
+
+
+async def test_a_closed_style_tag_and_its_rules_are_shown_as_text():
+    shown_text = await answer("Before <style>p { color: red }</style> after.")
+    assert shown_text == "Before &lt;style>p { color: red }&lt;/style> after."
 
 
 async def test_text_after_a_textarea_tag_is_kept_and_the_tag_shown_as_text():
-    shown_text = await answer("Type here: <textarea>\n\nEverything after it.")
-    assert "Everything after it." in shown_text
-    assert not RAW_TAG.search(shown_text)
+    shown_text = await answer("Type here: <textarea> and everything after it.\n\nAnd more.")
+    assert shown_text == "Type here: &lt;textarea> and everything after it.\n\nAnd more."
 
 
 async def test_script_iframe_and_comment_tags_are_all_shown_as_text():

@@ -56,13 +56,13 @@ def requests_to(chat_page: ChatPage, url: str) -> list[str]:
 
 
 def test_text_after_a_style_tag_is_shown(chat_page: ChatPage, loopback_api: LoopbackMessagesAPI):
-    answered(chat_page, loopback_api, "Before <style>p { color: red }</style> and after the style.", "after")
-    assert chat_page.answer() == "Before <style>p { color: red }</style> and after the style."
+    answered(chat_page, loopback_api, "Before <style> and after the style.", "after")
+    assert chat_page.answer() == "Before <style> and after the style."
 
 
 def test_text_after_a_textarea_tag_is_shown(chat_page: ChatPage, loopback_api: LoopbackMessagesAPI):
-    answered(chat_page, loopback_api, "Type here: <textarea>\n\nEverything after it.", "Everything")
-    assert chat_page.answer() == "Type here: <textarea>\n\nEverything after it."
+    answered(chat_page, loopback_api, "Type here: <textarea> and everything after it.", "after")
+    assert chat_page.answer() == "Type here: <textarea> and everything after it."
     assert chat_page.page.locator(".message textarea").count() == 0
 
 

@@ -1,8 +1,12 @@
 """How long Chromium takes to show an answer of one unbroken line (issue 12, "Rendering").
 
-Runs the real app against the loopback Messages API, asks once per size, and prints the seconds
-from pressing Enter until the answer bubble holds the whole line, and whether the page scrolls
-sideways. Usage: PYTHONPATH=. python bench/render_lines.py [--profile out.cpuprofile] 100000 300000
+Runs the real app against the loopback Messages API in headless Chromium; after a warm-up message,
+asks once per size and prints the seconds from pressing Enter until the answer bubble holds the
+whole line ("shown") and until the page takes input again ("idle"), and the widths of the bubble,
+the chat and the page. `--kind snake_case` is the line that froze the tab on main (89 s at 100k).
+
+    PYTHONPATH=. python bench/render_lines.py --kind snake_case 100000 300000
+    (kinds: a, url, base64, snake_case; --profile out.cpuprofile saves the tab's CPU profile)
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ KINDS = {
     "a": lambda size: "a" * size,
     "url": lambda size: ("https://example.invalid/" + "x" * size)[:size],
     "base64": lambda size: base64.b64encode(random.Random(size).randbytes(size))[:size].decode(),
-    "words_": lambda size: ("snake_case_" * size)[:size],
+    "snake_case": lambda size: ("snake_case_" * size)[:size],  # froze the tab on main
 }
 SHOWN_JS = """(n) => {
     const parts = document.querySelectorAll('.bot.message:not(.pending) .message-content');

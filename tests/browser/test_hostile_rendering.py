@@ -89,6 +89,20 @@ def test_a_remote_image_in_an_answer_is_not_fetched_but_shown_as_a_link(
     assert fetched == []
 
 
+def test_a_mermaid_diagram_with_an_image_in_a_label_is_shown_as_code_and_fetches_nothing(
+    chat_page: ChatPage, loopback_api: LoopbackMessagesAPI
+):
+    # Drawn as a diagram (as with CHAT_ALLOW_REMOTE_IMAGES=1), this label fetched LEAK three times.
+    fetched = requests_to(chat_page, LEAK)
+    answered(
+        chat_page, loopback_api, f"```mermaid\ngraph TD\n  A[\"<img src='{LEAK}'>\"] --> B\n```\n\nend", "end"
+    )
+    bubble = chat_page.page.locator(".bot.message:not(.pending)").last
+    assert bubble.locator("pre code").inner_text().startswith("graph TD")
+    assert bubble.locator(".mermaid").count() == 0
+    assert fetched == []
+
+
 @pytest.fixture
 def images_allowed(browser_available: None, app_settings: Settings, tmp_path: Path) -> Iterator[ChatPage]:
     """The chat, served with CHAT_ALLOW_REMOTE_IMAGES=1."""

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import gradio as gr
 import httpx
@@ -19,14 +21,18 @@ from bench.page_client import PageChat, PageConfig
 from tests.conftest import free_port
 from ui.gradio_fixes import (
     GRADIO_VERSION,
+    LATEX_DELIMITER,
+    LONG_RUN,
     _state_copies_after_answers,
     add_stop_receipt,
     after_sending,
     exchanges_on_screen,
     last_turn_start,
+    long_runs_as_code,
     message_box,
     message_parts,
     queue_control_guard,
+    page_blocks,
     stopped_by_cancel,
 )
 
@@ -274,3 +280,43 @@ def test_uvicorn_reads_forwarded_allow_ips_when_its_config_is_made(monkeypatch):
     assert uvicorn.Config(app=None).forwarded_allow_ips == "10.0.0.0/8"
     monkeypatch.delenv("FORWARDED_ALLOW_IPS")
     assert uvicorn.Config(app=None).forwarded_allow_ips == "127.0.0.1,::1"  # any local caller, otherwise
+
+
+def test_the_chatbots_markdown_lexer_still_scans_for_an_email_address_at_every_stop():
+    # Premise of fix 9: the inline text rule of the bundled marked looks ahead through the whole
+    # run of e-mail characters for an "@" (quadratic on a long run with stops in it).
+    assets = Path(gr.__file__).parent / "templates" / "frontend" / "assets"
+    lookahead = r"(?=[a-zA-Z0-9.!#$%&'*+\/=?_`{\|}~-]+@)"
+    assert any(lookahead in path.read_text(errors="ignore") for path in assets.glob("markdown-code-*.js"))
+
+
+def test_the_chatbot_renders_only_double_dollar_latex_by_default():
+    # Premise of fix 9's LATEX_DELIMITER: ui/markdown.py leaves what the Chatbot takes as LaTeX alone.
+    assert gr.Chatbot().latex_delimiters == [
+        {"left": LATEX_DELIMITER, "right": LATEX_DELIMITER, "display": True}
+    ]
+
+
+def test_a_run_longer_than_the_limit_becomes_inline_code_and_a_shorter_one_is_left_alone():
+    short, long = "x_" * (LONG_RUN // 2), "y_" * (LONG_RUN // 2) + "z"
+    assert long_runs_as_code(f"{short} {long}.") == f"{short} `{long}.`"
+
+
+def test_a_long_run_holding_backticks_gets_a_longer_fence_padded_off_its_own_backticks():
+    run = "`" + "a" * LONG_RUN + "``b"
+    assert long_runs_as_code(run) == f"``` {run} ```"
+
+
+async def test_blocks_still_take_css_and_hand_it_on_at_launch():
+    # Premise of fix 10: Gradio 6 warns about Blocks(css=) but still serves it.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with page_blocks(".probe { color: red }") as demo:
+            gr.Markdown("x")
+    demo.queue().launch(prevent_thread_lock=True, quiet=True, server_port=free_port())
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            config = (await http.get(f"{demo.local_url}config")).json()
+        assert config["css"] == ".probe { color: red }"
+    finally:
+        demo.close()

@@ -28,6 +28,18 @@
    and refuses a client address's login attempts past a number of failures a minute with 429;
    Gradio's login page ignores any answer but 400 and 200, so a small script on the page shows
    the refusal's message.
+9. The Chatbot's Markdown lexer (marked) is quadratic on a long unbroken run of characters that
+   could be part of an e-mail address (letters, digits, `._-+/=`...) and hold `_`, `*`, `~` or
+   backticks: at each of those it scans the rest of the run for an `@`, and its emphasis rule
+   scans it for a closing delimiter. 100,000 characters of `snake_case_` froze the tab for 89 s
+   (26 s before they showed); 300,000 for 9 minutes. Breaking the run up does not help (escaped
+   delimiters make a token each, and marked's token walk is quadratic in tokens), but inside
+   inline code nothing is lexed: `long_runs_as_code` shows each run longer than 1,000 characters
+   as inline code, which is also what such a run (a hash, base64, minified code) usually is.
+   The Chatbot also takes `$$...$$` out as LaTeX before Markdown (`LATEX_DELIMITER`, its default).
+10. Gradio 6 moved `css=` from Blocks to launch(), with a warning, but the page's own look (inline
+   code that wraps, for fix 9) belongs to the page, not to how it is served: `page_blocks` passes
+   it to Blocks, which still hands it on at launch, without the warning.
 """
 
 from __future__ import annotations
@@ -37,6 +49,7 @@ import functools
 import json
 import math
 import re
+import warnings
 from collections import deque
 from collections.abc import Mapping, Sequence
 from time import monotonic
@@ -54,6 +67,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from chat.attachments import ACCEPTED_SUFFIXES
 
 GRADIO_VERSION = "6.31.0"  # the version these workarounds were checked against
+LATEX_DELIMITER = "$$"  # the Chatbot's only default LaTeX delimiter, left and right (fix 9)
+LONG_RUN = 1_000  # fix 9: a longer run of e-mail characters is shown as inline code
+_EMAIL_CHARACTER = r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]"
+_LONG_RUN = re.compile(rf"(?<!{_EMAIL_CHARACTER}){_EMAIL_CHARACTER}{{{LONG_RUN + 1},}}")  # from a run's start
+_BACKTICKS = re.compile(r"`+")
 
 
 class MessageBoxPayload(MultimodalData):
@@ -401,3 +419,22 @@ def _with_login_page_script(send: Send) -> Send:
         return None
 
     return sending
+
+
+def long_runs_as_code(text: str) -> str:
+    """Fix 9: each run of more than LONG_RUN e-mail characters as inline code (nothing in it is lexed)."""
+
+    def as_code(match: re.Match[str]) -> str:
+        run = match.group()
+        fence = "`" * (max((len(ticks) for ticks in _BACKTICKS.findall(run)), default=0) + 1)
+        pad = " " if run.startswith("`") or run.endswith("`") else ""
+        return f"{fence}{pad}{run}{pad}{fence}"
+
+    return _LONG_RUN.sub(as_code, text)
+
+
+def page_blocks(css: str, **options: Any) -> gr.Blocks:
+    """Fix 10: a Blocks page carrying its own CSS (Gradio 6 would rather have it passed to launch())."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The parameters have been moved from the Blocks", UserWarning)
+        return gr.Blocks(css=css, **options)

@@ -43,9 +43,10 @@ from ui.gradio_fixes import (
     last_turn_start,
     message_box,
     message_parts,
+    page_blocks,
     stopped_by_cancel,
 )
-from ui.render import exchange_messages, notice_message, shown
+from ui.render import MESSAGE_CSS, exchange_messages, notice_message, shown
 from ui.server import ServerSettings
 from ui.visitors import (
     Tab,
@@ -230,12 +231,17 @@ class ChatPage:
 
     def live_messages(self, reply: Reply) -> list[gr.ChatMessage]:
         """A streaming reply as chat messages."""
-        return exchange_messages(shown(reply.exchange, reply.content, reply.timings))
+        return exchange_messages(
+            shown(reply.exchange, reply.content, reply.timings),
+            allow_remote_images=self.server.allow_remote_images,
+        )
 
     def messages(self, exchange: Exchange, conversation: Conversation | None = None) -> list[gr.ChatMessage]:
         """An ended exchange as chat messages, with its receipt."""
         spend = conversation.spend if conversation is not None else None
-        return exchange_messages(shown(exchange), self.service.prices, spend)
+        return exchange_messages(
+            shown(exchange), self.service.prices, spend, allow_remote_images=self.server.allow_remote_images
+        )
 
     async def redraw(
         self,
@@ -641,7 +647,7 @@ def build_demo(service: ChatService, server: ServerSettings | None = None) -> gr
     ):
         notes.append(EPHEMERAL_NOTE)
     secret = browser_secret(settings.data_dir)
-    with gr.Blocks(title="Claude chat", fill_height=True) as demo:
+    with page_blocks(MESSAGE_CSS, title="Claude chat", fill_height=True) as demo:
         visitor = gr.BrowserState(None, storage_key="claude-chat-visitor", secret=secret)
         opened = gr.BrowserState(None, storage_key="claude-chat-open", secret=secret)
         # Copied per session and changed in place (a follower sees a switch). Not a callable:

@@ -44,6 +44,9 @@ class ServerSettings:
     # The largest upload Gradio accepts (APP_MAX_FILE_MB): a PDF whose base64 fits the API's 32 MB
     # is about 24 MB, and a conversation to load is at most 10 MB.
     max_file_mb: int = 25
+    # Markdown images in answers load from where they point only when allowed: each fetch tells
+    # that address who is reading, and a URL can carry out what the page shows (SECURITY.md).
+    allow_remote_images: bool = False
 
     def __post_init__(self) -> None:
         trusted_networks(self.trusted_proxies)  # a bad address is refused before anything is served
@@ -82,6 +85,7 @@ class ServerSettings:
             if proxies is None and on_spaces
             else tuple(entry.strip() for entry in (proxies or "").split(",") if entry.strip()),
             max_file_mb=env.positive_int(environ, "APP_MAX_FILE_MB", 25),
+            allow_remote_images=env.flag(environ, "CHAT_ALLOW_REMOTE_IMAGES", default=False),
         )
 
     @property

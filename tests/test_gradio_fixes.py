@@ -31,8 +31,8 @@ from ui.gradio_fixes import (
     long_runs_as_code,
     message_box,
     message_parts,
-    queue_control_guard,
     page_blocks,
+    queue_control_guard,
     stopped_by_cancel,
 )
 

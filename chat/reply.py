@@ -71,7 +71,10 @@ class Reply:
         exchange: Exchange,
         on_end: Callable[[Reply], None] = lambda reply: None,
     ) -> None:
-        self.request = request  # the whole body sent, messages included
+        # The whole body to send, messages and their base64 files included: dropped once sent,
+        # so an ended reply (a conversation keeps its last) holds none of its files.
+        self._request: dict[str, Any] | None = request
+        self.model = str(request.get("model", ""))
         self.exchange = exchange
         self.message: Any = None  # the SDK's final message, once complete
         self._upstream = upstream
@@ -167,7 +170,8 @@ class Reply:
         upstream = self._upstream
         try:
             with self._slot():
-                async with upstream.client.messages.stream(**self.request) as stream:
+                request, self._request = self._request or {}, None
+                async with upstream.client.messages.stream(**request) as stream:
                     self._stream = stream
                     async for event in stream:
                         delta = self._take(event)
@@ -179,7 +183,7 @@ class Reply:
         except Exception as exc:
             error = explain(
                 exc,
-                model=self.request.get("model"),
+                model=self.model or None,
                 read_timeout=upstream.read_timeout,
                 retries=upstream.retries,
             )
@@ -233,6 +237,8 @@ class Reply:
         exchange.status = status
         exchange.error = error
         exchange.timings = self._timings(time.monotonic())
+        # What arrived is in the exchange now; the SDK's stream holds the HTTP request, files and all.
+        self._stream = self._request = None
         try:
             self._on_end(self)
         finally:

@@ -237,8 +237,9 @@ class Reply:
         exchange.status = status
         exchange.error = error
         exchange.timings = self._timings(time.monotonic())
-        # What arrived is in the exchange now; the SDK's stream holds the HTTP request, files and all.
-        self._stream = self._request = None
+        # What arrived is in the exchange now. The SDK's stream holds the HTTP request, files and
+        # all; the task that read it holds the context it was started in (a web request's, say).
+        self._stream = self._request = self._reader = None
         try:
             self._on_end(self)
         finally:

@@ -11,6 +11,8 @@ import gradio as gr
 from chat import env
 from chat.errors import ChatError, ErrorKind
 
+DEFAULT_SESSION_CAPACITY = 1000
+
 
 @dataclass(frozen=True)
 class ServerSettings:
@@ -25,6 +27,10 @@ class ServerSettings:
     max_threads: int = 200
     queue_size: int = 200
     on_spaces: bool = False  # Hugging Face Spaces runs the app (SYSTEM=spaces)
+    # Sessions whose Gradio state (each updated component's config, each gr.State) is kept in
+    # memory, the least recently used dropped first: about 0.1 MB each (bench/memory.py). A
+    # dropped session's tab sets itself up again from the browser on its next event.
+    session_capacity: int = DEFAULT_SESSION_CAPACITY
 
     @classmethod
     def from_env(cls, environ: env.Env | None = None) -> ServerSettings:
@@ -53,6 +59,7 @@ class ServerSettings:
             max_threads=max_threads,
             queue_size=env.positive_int(environ, "APP_QUEUE_SIZE", 200),
             on_spaces=environ.get("SYSTEM") == "spaces",
+            session_capacity=env.positive_int(environ, "APP_SESSION_CAPACITY", DEFAULT_SESSION_CAPACITY),
         )
 
     @property
@@ -71,6 +78,12 @@ def launch_options(server: ServerSettings) -> dict[str, Any]:
 
 
 def start(demo: gr.Blocks, server: ServerSettings, **options: Any) -> None:
-    """Start serving (without blocking) with the settings' queue, thread and password limits."""
+    """Start serving (without blocking) with the settings' queue, thread, session and password limits."""
     demo.queue(max_size=server.queue_size, default_concurrency_limit=server.concurrency_limit)
-    demo.launch(max_threads=server.max_threads, prevent_thread_lock=True, **launch_options(server), **options)
+    demo.launch(
+        max_threads=server.max_threads,
+        state_session_capacity=server.session_capacity,
+        prevent_thread_lock=True,
+        **launch_options(server),
+        **options,
+    )

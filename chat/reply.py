@@ -76,7 +76,10 @@ class Reply:
         on_end: Callable[[Reply], None] = lambda reply: None,
         caller: Caller | None = None,
     ) -> None:
-        self.request = request  # the whole body sent, messages included
+        # The whole body to send, messages and their base64 files included: dropped once sent,
+        # so an ended reply (a conversation keeps its last) holds none of its files.
+        self._request: dict[str, Any] | None = request
+        self.model = str(request.get("model", ""))
         self.exchange = exchange
         self.caller = caller or Caller()
         self.message: Any = None  # the SDK's final message, once complete
@@ -177,7 +180,8 @@ class Reply:
                 await upstream.quota.admit(self.caller)
                 reservation = await upstream.quota.reserve(self.caller, worst_case_tokens(self.request))
             with self._slot():
-                async with upstream.client.messages.stream(**self.request) as stream:
+                request, self._request = self._request or {}, None
+                async with upstream.client.messages.stream(**request) as stream:
                     self._stream = stream
                     async for event in stream:
                         delta = self._take(event)
@@ -189,7 +193,7 @@ class Reply:
         except Exception as exc:
             error = explain(
                 exc,
-                model=self.request.get("model"),
+                model=self.model or None,
                 read_timeout=upstream.read_timeout,
                 retries=upstream.retries,
             )
@@ -245,6 +249,9 @@ class Reply:
         exchange.status = status
         exchange.error = error
         exchange.timings = self._timings(time.monotonic())
+        # What arrived is in the exchange now. The SDK's stream holds the HTTP request, files and
+        # all; the task that read it holds the context it was started in (a web request's, say).
+        self._stream = self._request = self._reader = None
         try:
             self._on_end(self)
         finally:

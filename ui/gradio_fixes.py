@@ -40,6 +40,11 @@
 10. Gradio 6 moved `css=` from Blocks to launch(), with a warning, but the page's own look (inline
    code that wraps, for fix 9) belongs to the page, not to how it is served: `page_blocks` passes
    it to Blocks, which still hands it on at launch, without the warning.
+11. Gradio keeps a closed tab's session (each updated component's config, copied per session)
+    until `state_session_capacity` newer sessions push it out, and its gr.State values an hour;
+    a `time_to_live` only counts from an event that output the state, never for one only read.
+    `forget_closed_sessions` drops a session whole when its tab closes (its heartbeat stops), and
+    `start_expiry` outputs a state once on page load, so its `time_to_live` runs.
 """
 
 from __future__ import annotations
@@ -438,3 +443,25 @@ def page_blocks(css: str, **options: Any) -> gr.Blocks:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "The parameters have been moved from the Blocks", UserWarning)
         return gr.Blocks(css=css, **options)
+
+
+def forget_closed_sessions(demo: gr.Blocks) -> None:
+    """Fix 11: when a tab closes (its heartbeat stops), drop its whole session, its gr.State values
+    through their `delete_callback`s. A tab that comes back (a dropped connection) starts anew."""
+
+    async def forget_session(request: gr.Request) -> None:  # async: on the loop the sessions change on
+        holder = getattr(demo, "state_holder", None)
+        session = request.session_hash
+        if holder is None or session is None or session not in holder:
+            return
+        holder.delete_state(session)
+        with holder.lock:
+            holder.session_data.pop(session, None)
+            holder.time_last_used.pop(session, None)
+
+    demo.unload(forget_session)
+
+
+def start_expiry(demo: gr.Blocks, state: gr.State) -> None:
+    """Fix 11: output `state` (the same object) on each page load, so its `time_to_live` counts."""
+    demo.load(lambda value: value, state, state, queue=False, **QUIET)

@@ -40,10 +40,12 @@ from ui.gradio_fixes import (
     after_answers,
     after_sending,
     exchanges_on_screen,
+    forget_closed_sessions,
     last_turn_start,
     message_box,
     message_parts,
     page_blocks,
+    start_expiry,
     stopped_by_cancel,
 )
 from ui.render import MESSAGE_CSS, exchange_messages, notice_message, shown
@@ -82,6 +84,7 @@ NOT_SAVED_YET = "Send a message first: a chat is saved, and can be renamed, from
 STOP_WAIT_SECONDS = 5.0
 EXPIRE_EVERY_SECONDS = 3600.0
 DOWNLOADS_FOLDER = "downloads"  # under the data dir: exports and shown files (ui/downloads.py)
+TAB_TTL_SECONDS = 4 * 3600.0  # a tab's place, kept in memory this long after its page loaded
 
 
 class ChatPage:
@@ -651,8 +654,11 @@ def build_demo(service: ChatService, server: ServerSettings | None = None) -> gr
         visitor = gr.BrowserState(None, storage_key="claude-chat-visitor", secret=secret)
         opened = gr.BrowserState(None, storage_key="claude-chat-open", secret=secret)
         # Copied per session and changed in place (a follower sees a switch). Not a callable:
-        # Gradio would run it on page load, racing the load that sets the visitor.
-        tab = gr.State(Tab())
+        # Gradio would run it on page load, racing the load that sets the visitor. It expires
+        # (and its session goes when the tab closes): the next event sets it up from the browser.
+        tab = gr.State(Tab(), time_to_live=TAB_TTL_SECONDS)
+        start_expiry(demo, tab)
+        forget_closed_sessions(demo)
         with gr.Sidebar(label="Chats"):
             new_button = gr.Button("New chat", variant="primary", size="sm")
             query = gr.Textbox(placeholder="Search chats", show_label=False, container=False)

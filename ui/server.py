@@ -23,6 +23,8 @@ MB = 1024 * 1024
 CACHE_SWEEP_SECONDS = 600  # how often Gradio looks for files to delete from its cache
 CACHE_KEEP_SECONDS = 3600  # and how long after its last use a file stays there
 
+DEFAULT_SESSION_CAPACITY = 1000
+
 
 @dataclass(frozen=True)
 class ServerSettings:
@@ -47,6 +49,10 @@ class ServerSettings:
     # Markdown images in answers load from where they point only when allowed: each fetch tells
     # that address who is reading, and a URL can carry out what the page shows (SECURITY.md).
     allow_remote_images: bool = False
+    # Sessions whose Gradio state (each updated component's config, each gr.State) is kept in
+    # memory, the least recently used dropped first: about 0.1 MB each (bench/memory.py). A
+    # dropped session's tab sets itself up again from the browser on its next event.
+    session_capacity: int = DEFAULT_SESSION_CAPACITY
 
     def __post_init__(self) -> None:
         trusted_networks(self.trusted_proxies)  # a bad address is refused before anything is served
@@ -86,6 +92,7 @@ class ServerSettings:
             else tuple(entry.strip() for entry in (proxies or "").split(",") if entry.strip()),
             max_file_mb=env.positive_int(environ, "APP_MAX_FILE_MB", 25),
             allow_remote_images=env.flag(environ, "CHAT_ALLOW_REMOTE_IMAGES", default=False),
+            session_capacity=env.positive_int(environ, "APP_SESSION_CAPACITY", DEFAULT_SESSION_CAPACITY),
         )
 
     @property
@@ -142,6 +149,7 @@ def start(demo: gr.Blocks, server: ServerSettings, **options: Any) -> None:
         demo.launch(
             max_threads=server.max_threads,
             max_file_size=server.max_file_mb * MB,
+            state_session_capacity=server.session_capacity,
             allowed_paths=[*allowed, *options.pop("allowed_paths", [])],
             prevent_thread_lock=True,
             **launch_options(server),

@@ -178,7 +178,9 @@ class Reply:
         try:
             if upstream.quota is not None:
                 await upstream.quota.admit(self.caller)
-                reservation = await upstream.quota.reserve(self.caller, worst_case_tokens(self._request or {}))
+                reservation = await upstream.quota.reserve(
+                    self.caller, worst_case_tokens(self._request or {})
+                )
             with self._slot():
                 request, self._request = self._request or {}, None
                 async with upstream.client.messages.stream(**request) as stream:

@@ -67,8 +67,9 @@ def markdown(text: str, *, allow_remote_images: bool = False) -> str:
     return re.sub(r"\x00(\d+)\x00", lambda m: latex[int(m.group(1))], shown) if latex else shown
 
 
-def literal(text: str) -> str:
+def literal(text: object) -> str:
     """Text shown exactly as it is, on one line (a title, a link's words): no Markdown, no HTML."""
+    text = text if isinstance(text, str) else str(text)  # a loaded file may give a number
     escaped = _LITERAL.sub(r"\\\1", _SPACE.sub(" ", text).strip())
     escaped = escaped.replace("&", "&amp;").replace("<", "&lt;")
     start = _LINE_START.match(escaped)

@@ -10,6 +10,7 @@ import gradio as gr
 from dotenv import load_dotenv
 
 from chat import ChatError, ChatService, Settings
+from ui.downloads import use_gradio_cache_under
 from ui.page import available_models
 from ui.page import build_demo as build_page
 from ui.render import NOTICE_TITLE
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
         settings, server = Settings.from_env(), ServerSettings.from_env()
+        use_gradio_cache_under(settings.data_dir)  # before the page is built: Gradio reads it then
         demo = build_demo(
             settings, server
         )  # builds the provider's client: missing extras or credentials fail here

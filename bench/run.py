@@ -250,6 +250,7 @@ def served(
         ANTHROPIC_BASE_URL=upstream_url,
         GRADIO_SERVER_PORT=str(port),
         GRADIO_ANALYTICS_ENABLED="False",
+        CHAT_RATE_LIMIT_PER_ADDRESS="0",  # every simulated user comes from 127.0.0.1
         **dict(extra_env),
     )
     out.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,8 @@ The limits come from Anthropic's documentation:
 from __future__ import annotations
 
 import base64
-import re
+import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from io import BytesIO
@@ -20,8 +21,11 @@ from typing import Any
 
 from anthropic.types import MessageParam
 from PIL import Image, UnidentifiedImageError
+from pypdf import PageObject, PdfReader
+from pypdf.errors import FileNotDecryptedError, LimitReachedError
+from pypdf.generic import ArrayObject
 
-from chat.errors import refused
+from chat.errors import ChatError, refused
 
 MB = 1024 * 1024
 MAX_IMAGE_BASE64_BYTES = 5 * MB
@@ -29,6 +33,12 @@ MAX_IMAGE_SIDE_PX = 8000
 MAX_IMAGES_PER_REQUEST = 100
 MAX_PDF_PAGES = 100
 MAX_REQUEST_BYTES = 32 * MB
+MAX_HISTORY_MESSAGES = 400  # this app's default (Guards.max_history_messages)
+# Page content a PDF may inflate to when checked: text pages take tens of KB each, so 100 pages
+# stay far below; a compressed bomb does not.
+MAX_PDF_DECODED_BYTES = 200 * MB
+# pypdf logs a warning for every oddity of a visitor's file; the refusal already says what matters.
+logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 # What a file is, from its first bytes: the name can lie, the content cannot.
 IMAGE_SIGNATURES = {
@@ -109,21 +119,59 @@ def sniff_media_type(data: bytes) -> str | None:
     return None
 
 
-def check_request(request: Mapping[str, Any]) -> None:
-    """Check the limits that apply to a whole request (image count, total size)."""
-    blocks = [block for message in request.get("messages", []) for block in _blocks(message)]
+def check_request(request: Mapping[str, Any], max_messages: int = MAX_HISTORY_MESSAGES) -> None:
+    """Check the limits that apply to a whole request: its messages, its images, its size as sent."""
+    messages = request.get("messages", [])
+    if len(messages) > max_messages:
+        raise refused(
+            f"This conversation is too long: with this message it has {len(messages):,} messages, and "
+            f"this app sends at most {max_messages:,} ({max_messages // 2:,} turns). "
+            "Start a new chat to go on: nothing was sent.",
+            messages=len(messages),
+            limit=max_messages,
+        )
+    blocks = [block for message in messages for block in _blocks(message)]
     images = sum(1 for block in blocks if block.get("type") == "image")
     if images > MAX_IMAGES_PER_REQUEST:
         raise refused(
             f"This conversation carries {images} images; Claude accepts up to "
-            f"{MAX_IMAGES_PER_REQUEST} per request. Start a new chat to send more."
+            f"{MAX_IMAGES_PER_REQUEST} per request. Start a new chat to send more: nothing was sent."
         )
-    size = sum(len(str(block.get("source", {}).get("data", ""))) for block in blocks)
+    size = request_size(request)
     if size > MAX_REQUEST_BYTES:
         raise refused(
-            f"The files in this conversation add up to {_mb(size)}; Claude accepts requests up to "
-            f"{_mb(MAX_REQUEST_BYTES)}. Start a new chat or attach smaller files."
+            f"This conversation is too large to send: with this message the request is {_mb(size)}; "
+            f"Claude accepts requests up to {_mb(MAX_REQUEST_BYTES)}. Start a new chat or attach smaller "
+            "files: nothing was sent.",
+            size=size,
+            limit=MAX_REQUEST_BYTES,
         )
+
+
+def request_size(request: Mapping[str, Any]) -> int:
+    """The request's size as the SDK sends it: compact UTF-8 JSON, the streaming flag included.
+
+    Files' base64 data is counted by its length (it needs no escaping), not encoded again: this
+    runs before every message, and the SDK encodes the whole body once more when it sends it.
+    """
+    data = 0
+    messages = []
+    for message in request.get("messages", []):
+        content = message.get("content")
+        if isinstance(content, list):
+            blocks = []
+            for block in content:
+                source = block.get("source") if isinstance(block, Mapping) else None
+                if isinstance(source, Mapping) and isinstance(source.get("data"), str):
+                    data += len(source["data"])
+                    block = {**block, "source": {**source, "data": ""}}
+                blocks.append(block)
+            message = {**message, "content": blocks}
+        messages.append(message)
+    body = {**request, "messages": messages, "stream": True}
+    return data + len(
+        json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
+    )
 
 
 def _check_image(attachment: Attachment) -> None:
@@ -133,22 +181,38 @@ def _check_image(attachment: Attachment) -> None:
             f"{attachment.name} is too large: {_mb(encoded)} as sent; Claude accepts images up to "
             f"{_mb(MAX_IMAGE_BASE64_BYTES)} (about 3.7 MB on disk). Resize it and try again."
         )
+    kind = attachment.media_type.removeprefix("image/").upper()  # JPEG, PNG, GIF, WEBP
     try:
-        with Image.open(BytesIO(attachment.data)) as image:
+        with Image.open(BytesIO(attachment.data)) as image:  # reads the header only
             width, height = image.size
-            image.verify()
+            image.verify()  # the file's own checksums (PNG), without decoding
+        if max(width, height) > MAX_IMAGE_SIDE_PX:
+            raise refused(
+                f"{attachment.name} is {width}x{height} px; Claude accepts images up to "
+                f"{MAX_IMAGE_SIDE_PX}x{MAX_IMAGE_SIDE_PX} px. Resize it and try again."
+            )
+        # Decode every pixel (of the first frame, the one Claude reads): a file cut short or
+        # garbled inside passes the header and checksums. Pillow's MAX_IMAGE_PIXELS still holds.
+        with Image.open(BytesIO(attachment.data)) as image:
+            image.load()
     except Image.DecompressionBombError as error:  # more pixels than Pillow will decode safely
         raise refused(
-            f"{attachment.name} has too many pixels to read safely; Claude accepts images up to "
-            f"{MAX_IMAGE_SIDE_PX}x{MAX_IMAGE_SIDE_PX} px. Resize it and try again."
+            f"{attachment.name} has too many pixels to read safely; nothing was sent. Claude accepts "
+            f"images up to {MAX_IMAGE_SIDE_PX}x{MAX_IMAGE_SIDE_PX} px: resize it and try again."
         ) from error
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise refused(f"{attachment.name} could not be read as an image: the file is damaged.") from error
-    if max(width, height) > MAX_IMAGE_SIDE_PX:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
         raise refused(
-            f"{attachment.name} is {width}x{height} px; Claude accepts images up to "
-            f"{MAX_IMAGE_SIDE_PX}x{MAX_IMAGE_SIDE_PX} px. Resize it and try again."
-        )
+            f"{attachment.name} is damaged ({_image_damage(error, kind)}); nothing was sent."
+        ) from error
+
+
+def _image_damage(error: BaseException, kind: str) -> str:
+    """What is wrong with an image Pillow could not decode, in a few words."""
+    if isinstance(error, EOFError) or "truncated" in str(error).lower():
+        return "it ends early"
+    if isinstance(error, UnidentifiedImageError):
+        return f"its {kind} header cannot be read"
+    return f"its {kind} data cannot be decoded"
 
 
 def _check_pdf(attachment: Attachment) -> None:
@@ -158,9 +222,7 @@ def _check_pdf(attachment: Attachment) -> None:
             f"{attachment.name} is too large: {_mb(encoded)} as sent; Claude accepts requests up to "
             f"{_mb(MAX_REQUEST_BYTES)}. Split the PDF and try again."
         )
-    if re.search(rb"/Encrypt\b", attachment.data):
-        raise refused(f"{attachment.name} is encrypted or password-protected; Claude needs a plain PDF.")
-    pages = pdf_page_count(attachment.data)
+    pages = _read_pdf(attachment)
     if pages > MAX_PDF_PAGES:
         raise refused(
             f"{attachment.name} has {pages} pages; Claude reads up to {MAX_PDF_PAGES} pages per request. "
@@ -169,10 +231,65 @@ def _check_pdf(attachment: Attachment) -> None:
 
 
 def pdf_page_count(data: bytes) -> int:
-    """Pages a PDF declares in its uncompressed page objects (0 when they are compressed)."""
-    # Best effort without a PDF library: page objects inside compressed object streams are not
-    # counted, and the API still enforces its own limit on those.
-    return len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", data))
+    """The pages of a PDF, as its page tree counts them (pypdf); a ChatError when it is not readable."""
+    return _read_pdf(Attachment("The PDF", "application/pdf", data))
+
+
+def _read_pdf(attachment: Attachment) -> int:
+    """Parse the whole PDF and decode every page's content; return its page count.
+
+    Refuses (with nothing sent) a PDF that is encrypted, damaged, or whose pages inflate past
+    MAX_PDF_DECODED_BYTES. pypdf's own limits bound each stream and the page tree.
+    """
+    name = attachment.name
+    try:
+        reader = PdfReader(BytesIO(attachment.data), strict=False)
+        if "/Encrypt" in reader.trailer:
+            raise refused(f"{name} is encrypted or password-protected; Claude needs a plain PDF.")
+        pages = len(reader.pages)
+        if pages > MAX_PDF_PAGES:
+            return pages  # the caller says how many are too many; no need to decode them
+        decoded = 0
+        for page in reader.pages:
+            for stream in _content_streams(page):
+                decoded += len(stream.get_data())
+                if decoded > MAX_PDF_DECODED_BYTES:
+                    raise refused(
+                        f"{name} inflates past {_mb(MAX_PDF_DECODED_BYTES)} once decompressed, more than "
+                        "can be read safely; nothing was sent. Save it again as a plain PDF and retry."
+                    )
+    except ChatError:
+        raise
+    except FileNotDecryptedError as error:
+        raise refused(f"{name} is encrypted or password-protected; Claude needs a plain PDF.") from error
+    except LimitReachedError as error:  # one stream or the page tree past pypdf's own bounds
+        raise refused(
+            f"{name} has more compressed content than can be read safely; nothing was sent. "
+            "Save it again as a plain PDF and retry."
+        ) from error
+    except Exception as error:  # pypdf raises many kinds (PdfReadError, KeyError, ...) on broken files
+        raise refused(f"{name} is damaged ({_pdf_damage(attachment.data)}); nothing was sent.") from error
+    if pages == 0:
+        raise refused(f"{name} has no pages; nothing was sent.")
+    return pages
+
+
+def _content_streams(page: PageObject) -> list[Any]:
+    """The content streams that draw a page (one, several, or none)."""
+    contents = page.get("/Contents")
+    if contents is None:
+        return []
+    contents = contents.get_object()
+    if isinstance(contents, ArrayObject):
+        return [item.get_object() for item in contents]
+    return [contents]
+
+
+def _pdf_damage(data: bytes) -> str:
+    """What is wrong with a PDF pypdf could not read, in a few words."""
+    if b"%%EOF" not in data[-1024:]:  # every whole PDF ends with this marker
+        return "it ends early, or is not a PDF inside"
+    return "it could not be read as a PDF"
 
 
 def _blocks(message: MessageParam | Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chat import env
+from chat.limits import QuotaRules
 from chat.options import DEFAULT_MODEL, TurnOptions
 
 # The IDs differ per provider; set your own as needed. Vertex AI uses `name@date`, Bedrock
@@ -81,13 +82,17 @@ class ClientSettings:
 
 @dataclass(frozen=True)
 class Guards:
-    """What a conversation or the whole app may spend; 0 turns a limit off where it says so."""
+    """What a visitor, an address or the whole app may spend; 0 turns a limit off where it says so."""
 
     max_input_chars: int = 50_000
-    rate_limit_per_minute: int = 20
-    daily_token_budget: int = 2_000_000
+    rate_limit_per_minute: int = 20  # messages a minute per visitor (or logged-in user); 0: off
+    daily_token_budget: int = 2_000_000  # tokens a UTC day, the whole app; 0: off
     max_streams: int = 100
     max_streams_per_visitor: int = 2
+    rate_limit_per_address: int = 120  # messages a minute per client address; 0: off
+    visitor_daily_tokens: int = 200_000  # tokens a UTC day per visitor; 0: off
+    max_history_messages: int = 400  # 200 turns; see .env.example for why
+    max_load_bytes: int = 10 * 1024 * 1024
 
     @classmethod
     def from_env(cls, environ: env.Env) -> Guards:
@@ -98,6 +103,20 @@ class Guards:
             daily_token_budget=env.whole_number(environ, "CHAT_DAILY_TOKEN_BUDGET", 2_000_000),
             max_streams=env.positive_int(environ, "CHAT_MAX_STREAMS", 100),
             max_streams_per_visitor=env.positive_int(environ, "CHAT_MAX_STREAMS_PER_VISITOR", 2),
+            rate_limit_per_address=env.whole_number(environ, "CHAT_RATE_LIMIT_PER_ADDRESS", 120),
+            visitor_daily_tokens=env.whole_number(environ, "CHAT_VISITOR_DAILY_TOKENS", 200_000),
+            max_history_messages=env.positive_int(environ, "CHAT_MAX_HISTORY_MESSAGES", 400),
+            max_load_bytes=env.positive_int(environ, "CHAT_MAX_LOAD_MB", 10) * 1024 * 1024,
+        )
+
+    @property
+    def quota(self) -> QuotaRules:
+        """The rates and budgets these guards set."""
+        return QuotaRules(
+            per_minute=self.rate_limit_per_minute,
+            per_address=self.rate_limit_per_address,
+            daily_tokens=self.daily_token_budget,
+            owner_daily_tokens=self.visitor_daily_tokens,
         )
 
 

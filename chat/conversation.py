@@ -1,13 +1,11 @@
-"""One conversation's own state: its exchanges, its running cost and its message rate."""
+"""One conversation's own state: its exchanges and its running cost."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from chat.exchange import Exchange
-from chat.limits import RateLimit
 from chat.options import TurnOptions
 from chat.reply import Reply
 from chat.usage import Spend
@@ -23,14 +21,8 @@ class Conversation:
     """
 
     exchanges: list[Exchange] = field(default_factory=list)
-    rate_limit: RateLimit = field(default_factory=lambda: RateLimit(0))
     spend: Spend = field(default_factory=Spend)
     last_reply: Reply | None = None
-
-    @classmethod
-    def new(cls, rate_limit_per_minute: int = 0, clock: Callable[[], float] = time.monotonic) -> Conversation:
-        """An empty conversation with its own message rate limit."""
-        return cls(rate_limit=RateLimit(rate_limit_per_minute, clock))
 
     def keep(self, count: int) -> None:
         """Keep the first `count` exchanges (a screen that shows fewer was retried, undone or edited)."""

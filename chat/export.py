@@ -13,23 +13,54 @@ import base64
 import binascii
 import dataclasses
 import json
+import logging
+import math
+import re
+import uuid
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import accumulate
+from pathlib import Path
 from typing import Any
 
 from chat import blocks
-from chat.attachments import EXTENSIONS, Attachment, check_attachment
+from chat.attachments import EXTENSIONS, MAX_HISTORY_MESSAGES, MB, Attachment, check_attachment
 from chat.conversation import Conversation
 from chat.errors import ChatError, ErrorKind
 from chat.exchange import Exchange, Prompt, Status
 from chat.files import FileRef, FileStore
 from chat.options import TurnOptions
 from chat.service import ChatService
+from chat.store import printable, title_for
+
+log = logging.getLogger(__name__)
 
 EXPORT_FORMAT = "claude-chat-export"
 EXPORT_VERSION = 1
 USER_BLOCKS = {"text", "image", "document", "tool_result"}
 FILE_BLOCKS = {"image", "document"}
 REQUEST_OPTIONS = ("model", "max_tokens", "system", "thinking", "output_config", "cache_control", "tools")
+DEFAULT_MAX_LOAD_BYTES = 10 * MB  # Guards.max_load_bytes
+# An export nests about 10 levels (exchanges, response, content, block, citations...) plus the
+# tool inputs Claude wrote; 64 leaves room for those and stays far below Python's recursion
+# limit (1000), which the parser, the SDK's encoder and the store's each spend a frame a level on.
+MAX_JSON_DEPTH = 64
+EXPORT_DEPTH = 10
+# Lists and objects: an exported web search exchange holds about 50 (blocks, results, citations,
+# and its copy in `request`), so 200 hold about 10,000. The parser builds them in one C call that
+# holds the GIL whatever thread it runs in: 100,000 costs about 0.1 s (a million, seconds).
+MAX_JSON_CONTAINERS = 100_000
+DEFAULT_HISTORY_EXCHANGES = MAX_HISTORY_MESSAGES // 2
+MAX_DIGITS = 19  # a 64-bit integer: every count, size and token total fits
+FILE_NAME_LIMIT = 100
+LOADED_TITLE = "Loaded chat"
+_ONE_BRACKET = bytes.maketrans(b"{}", b"[]")
+_NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
+_STEPS = bytes.maketrans(b"[]", b"\x01\xff")  # +1 and -1 as signed bytes
+_NUL_ESCAPE = re.compile(r"(\\+)u0000")  # a backslash run first: escaped backslashes, or a NUL
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+# Control characters (C0, DEL, C1), lone surrogates and bidirectional overrides, which can
+# make a title or a name read as something else.
 
 
 def export_data(service: ChatService, conversation: Conversation, options: TurnOptions) -> dict[str, Any]:
@@ -101,21 +132,189 @@ def answer_markdown(exchange: Exchange) -> list[str]:
     return lines
 
 
-def load_export(data: bytes | str, files: FileStore, name: str = "the file") -> list[Exchange]:
-    """The exchanges of an export (or of a plain Messages API body); ChatError says what is wrong."""
+def read_export(
+    path: str | Path,
+    files: FileStore,
+    *,
+    max_bytes: int = DEFAULT_MAX_LOAD_BYTES,
+    max_messages: int = MAX_HISTORY_MESSAGES,
+) -> list[Exchange]:
+    """The exchanges of an export file, read no further than its size limit (see `load_export`)."""
+    name = printable(Path(path).name) or "The file"
     try:
-        payload = json.loads(data)
-    except (ValueError, UnicodeDecodeError, RecursionError) as error:
-        raise _bad(f"{name} is not a conversation export: it is not valid JSON ({error}).") from None
+        with open(path, "rb") as stream:
+            data = stream.read(max_bytes + 1)  # one byte more tells a file over the limit
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or "it cannot be opened"
+        raise _bad(f"{name} could not be read: {reason}.") from None
+    return load_export(data, files, name, max_bytes=max_bytes, max_messages=max_messages)
+
+
+def load_export(
+    data: bytes | str,
+    files: FileStore,
+    name: str = "The file",
+    *,
+    max_bytes: int = DEFAULT_MAX_LOAD_BYTES,
+    max_messages: int = MAX_HISTORY_MESSAGES,
+) -> list[Exchange]:
+    """The exchanges of an export (or of a plain Messages API body); ChatError says what is wrong.
+
+    The file is refused past `max_bytes`, past MAX_JSON_DEPTH levels of nesting (checked before
+    parsing: a parser recurses once per level), with numbers no record holds, or with more than
+    `max_messages` messages (two per exchange). A NUL character is dropped (no database column
+    keeps one); names of files and titles are reduced to a printable last path part.
+    """
+    name = printable(name) or "The file"
+    payload = _parsed(data, name, max_bytes)
     if not isinstance(payload, Mapping):
         raise _bad(f"{name} is not a conversation export: it has no list of messages.")
-    if payload.get("format") == EXPORT_FORMAT:
-        exchanges = _exchanges(payload, files, name)
-    else:
-        exchanges = _from_messages(payload, files, name)
+    try:
+        if payload.get("format") == EXPORT_FORMAT:
+            exchanges = _exchanges(payload, files, name, max_messages)
+        else:
+            exchanges = _from_messages(payload, files, name, max_messages)
+    except ChatError:
+        raise
+    except OSError as error:  # the data folder, not the file: nothing of it is kept
+        log.error("could not store the files of %s", name, exc_info=error)
+        raise _bad(f"{name} could not be loaded: its files could not be stored ({error.strerror}).") from None
+    except (ArithmeticError, AttributeError, KeyError, TypeError, ValueError, RecursionError) as error:
+        # A shape no check above foresaw: still the file's fault, said as such.
+        log.warning("could not load %s: %s: %s", name, type(error).__name__, error)
+        raise _bad(f"{name} is not a valid conversation: part of it has an unexpected shape.") from None
     for number, exchange in enumerate(exchanges):
         exchange.context = number
     return exchanges
+
+
+def loaded_title(exchanges: Sequence[Exchange]) -> str:
+    """The title of a loaded conversation: its first prompt's first line, printable."""
+    first = next((e.prompt.text for e in exchanges if e.prompt.text.strip()), "")
+    return printable(title_for(first)) or LOADED_TITLE
+
+
+def safe_file_name(name: str, fallback: str) -> str:
+    """A loaded file's name, safe to show and to write: its last path part, printable, short."""
+    last = printable(re.split(r"[\\/]", name)[-1]).strip(". ")
+    if len(last) > FILE_NAME_LIMIT:
+        stem, dot, suffix = last.rpartition(".")
+        suffix = suffix if dot and stem and len(suffix) <= 10 else ""
+        last = last[: FILE_NAME_LIMIT - len(suffix) - 1].rstrip(". ") + (f".{suffix}" if suffix else "")
+    return last or fallback
+
+
+def _parsed(data: bytes | str, name: str, max_bytes: int) -> Any:
+    """The file's JSON, after the checks that must come before parsing it."""
+    if len(data) > max_bytes:
+        raise _bad(
+            f"{name} is too large to load: this app loads conversation files up to {_mb(max_bytes)}.",
+            limit=max_bytes,
+        )
+    if isinstance(data, bytes):
+        try:
+            data = data.decode(json.detect_encoding(data))
+        except UnicodeDecodeError as error:
+            raise _bad(
+                f"{name} is not a conversation export: it is not UTF-8 text (byte {error.start + 1} "
+                "is not valid)."
+            ) from None
+    text = _NUL_ESCAPE.sub(_without_nul, data) if "\\u0000" in data else data
+    brackets = _brackets(text)
+    if len(brackets) // 2 > MAX_JSON_CONTAINERS:  # parsing that many costs seconds of CPU
+        if b"[" * (MAX_JSON_DEPTH + 1) in brackets:  # the likelier fault, and as cheap to tell
+            raise _bad(_too_deep(name), limit=MAX_JSON_DEPTH)
+        raise _bad(
+            f"{name} is not a conversation export: it holds more than {MAX_JSON_CONTAINERS:,} lists "
+            f"and objects (an export of {DEFAULT_HISTORY_EXCHANGES} exchanges holds about 10,000).",
+            limit=MAX_JSON_CONTAINERS,
+        )
+    if _deeper_than(brackets, MAX_JSON_DEPTH):
+        raise _bad(_too_deep(name), limit=MAX_JSON_DEPTH)
+    try:
+        payload = json.loads(text, parse_int=_whole_number, parse_float=_finite, parse_constant=_no_constant)
+    except _NumberError as error:
+        raise _bad(f"{name} is not a conversation export: {error}") from None
+    except json.JSONDecodeError as error:
+        raise _bad(
+            f"{name} is not a conversation export: it is not valid JSON ({error.msg}: line "
+            f"{error.lineno}, column {error.colno})."
+        ) from None
+    except RecursionError:  # the pre-check's bound is far below this; kept as a backstop
+        raise _bad(_too_deep(name), limit=MAX_JSON_DEPTH) from None
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise _bad(
+                f"{name} is not a conversation export: it holds text that is not valid Unicode "
+                "(half of a surrogate pair)."
+            ) from None
+    return payload
+
+
+def _without_nul(escape: re.Match[str]) -> str:
+    backslashes = escape.group(1)
+    if len(backslashes) % 2 == 0:
+        return escape.group(0)  # escaped backslashes, then the text "u0000"
+    return backslashes[:-1]
+
+
+def _brackets(text: str) -> bytes:
+    """The JSON's brackets, both kinds as `[]`, strings and escapes cut out (at C speed)."""
+    unescaped = text.replace("\\\\", "").replace('\\"', "")  # then every quote opens or closes a string
+    outside = "".join(unescaped.split('"')[::2])
+    return outside.encode("utf-8", "surrogatepass").translate(_ONE_BRACKET, _NOT_BRACKETS)
+
+
+def _deeper_than(brackets: bytes, limit: int) -> bool:
+    """True when these brackets nest more than `limit` levels, found without recursing.
+
+    Each round removes
+    every pair with nothing inside: one level off everything, so rounds plus what is left is the
+    depth. When a round removes little (a file built to need many), one sweep of running totals
+    counts the rest. Unbalanced brackets stop it early: the parser then says what is wrong.
+    """
+    levels = 0
+    while brackets:
+        if levels >= limit or b"[" * (limit - levels + 1) in brackets:
+            return True
+        fewer = brackets.replace(b"[]", b"")
+        if len(fewer) == len(brackets):
+            return False
+        levels += 1
+        if len(fewer) * 2 > len(brackets):
+            return levels + max(accumulate(array("b", fewer.translate(_STEPS))), default=0) > limit
+        brackets = fewer
+    return False
+
+
+def _too_deep(name: str) -> str:
+    return (
+        f"{name} is not a conversation export: it nests more than {MAX_JSON_DEPTH} levels deep "
+        f"(a conversation export nests about {EXPORT_DEPTH})."
+    )
+
+
+class _NumberError(ValueError):
+    """A number in the file that no export holds."""
+
+
+def _whole_number(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_DIGITS:
+        raise _NumberError(f"it holds a number with more than {MAX_DIGITS} digits ({digits[:12]}...).")
+    return int(digits)
+
+
+def _finite(digits: str) -> float:
+    value = float(digits)
+    if not math.isfinite(value):
+        raise _NumberError(f"it holds a number too large to use ({digits[:24]}).")
+    return value
+
+
+def _no_constant(constant: str) -> float:
+    raise _NumberError(f"it holds {constant}, which is not a number JSON allows.")
 
 
 def loaded_options(
@@ -134,10 +333,16 @@ def loaded_options(
     return fallback
 
 
-def _exchanges(payload: Mapping[str, Any], files: FileStore, name: str) -> list[Exchange]:
+def _exchanges(payload: Mapping[str, Any], files: FileStore, name: str, max_messages: int) -> list[Exchange]:
     raw = payload.get("exchanges")
     if not isinstance(raw, list) or not raw:
         raise _bad(f"{name} is not a conversation export: it has no exchanges.")
+    if len(raw) * 2 > max_messages:
+        raise _bad(
+            f"{name} holds {len(raw):,} exchanges; this app continues conversations of up to "
+            f"{max_messages // 2:,} exchanges ({max_messages:,} messages).",
+            limit=max_messages // 2,
+        )
     attachments = payload.get("attachments") or {}
     if not isinstance(attachments, Mapping):
         raise _bad(f"{name} is not a valid export: its attachments are not a list of files.")
@@ -155,6 +360,8 @@ def _exchanges(payload: Mapping[str, Any], files: FileStore, name: str) -> list[
             raise _bad(f"The conversation is not valid: {where} cannot be read ({error}).") from None
         refs = tuple(_stored_ref(ref, attachments, files, where) for ref in exchange.prompt.files)
         exchange.prompt = Prompt(exchange.prompt.text, refs)
+        if not (isinstance(item.get("id"), str) and 0 < len(item["id"]) <= 64 and item["id"].isprintable()):
+            exchange.id = uuid.uuid4().hex  # the store keys exchanges by an id of at most 64 characters
         exchanges.append(exchange)
     return exchanges
 
@@ -174,7 +381,8 @@ def _exchange_problem(item: Mapping[str, Any]) -> str | None:
         return "has a malformed request"
     if not _typed(request, thinking=Mapping, output_config=Mapping, tools=list):
         return "has malformed request options"
-    if item.get("status", "complete") not in {status.value for status in Status}:
+    status = item.get("status", "complete")
+    if not isinstance(status, str) or status not in {status.value for status in Status}:
         return f"has an unknown status {item.get('status')!r}"
     timings = item.get("timings", {})
     if not isinstance(timings, Mapping) or not all(
@@ -195,11 +403,22 @@ def _response_problem(response: Any) -> str | None:
     content, usage = response.get("content"), response.get("usage", {})
     if not isinstance(content, list) or not all(_is_block(block) for block in content):
         return "has an answer with malformed content"
-    if not isinstance(usage, Mapping) or not all(
-        value is None or isinstance(value, int | Mapping) for value in usage.values()
-    ):
+    if not isinstance(usage, Mapping) or not all(_is_usage(key, value) for key, value in usage.items()):
         return "has malformed usage"
     return None
+
+
+def _is_usage(key: str, value: Any) -> bool:
+    """A token count is a whole number; a breakdown (cache_creation, server_tool_use) holds them."""
+    if key.endswith("_tokens"):
+        return _is_count(value)
+    if isinstance(value, Mapping):
+        return all(_is_count(count) for count in value.values())
+    return value is None or isinstance(value, int | str)
+
+
+def _is_count(value: Any) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool))
 
 
 def _is_block(block: Any) -> bool:
@@ -237,6 +456,7 @@ def _typed(data: Mapping[str, Any], **types: type | Any) -> bool:
 
 
 def _stored_ref(ref: FileRef, attachments: Mapping[str, Any], files: FileStore, where: str) -> FileRef:
+    ref = dataclasses.replace(ref, name=safe_file_name(ref.name, f"file.{_extension(ref.media_type)}"))
     entry = attachments.get(ref.sha256)
     if entry is None:
         return ref  # it was gone when exported: the history tells Claude the file is unavailable
@@ -250,10 +470,22 @@ def _stored_ref(ref: FileRef, attachments: Mapping[str, Any], files: FileStore, 
     return stored
 
 
-def _from_messages(payload: Mapping[str, Any], files: FileStore, name: str) -> list[Exchange]:
+def _from_messages(
+    payload: Mapping[str, Any], files: FileStore, name: str, max_messages: int
+) -> list[Exchange]:
     messages = payload.get("messages")
     if not isinstance(messages, list) or not messages:
         raise _bad(f"{name} is not a conversation export: it has no list of messages.")
+    if len(messages) > max_messages:
+        raise _bad(
+            f"{name} holds {len(messages):,} messages; this app continues conversations of up to "
+            f"{max_messages:,} messages ({max_messages // 2:,} exchanges).",
+            limit=max_messages,
+        )
+    if not _typed(payload, model=str, system=str, max_tokens=int) or not _typed(
+        payload, thinking=Mapping, output_config=Mapping, cache_control=Mapping, tools=list
+    ):
+        raise _bad(f"{name} is not a valid conversation: its request options are malformed.")
     for number, message in enumerate(messages, start=1):
         _check_message(message, number, "user" if number % 2 else "assistant")
     options = {key: payload[key] for key in REQUEST_OPTIONS if key in payload}
@@ -279,11 +511,10 @@ def _prompt(message: Mapping[str, Any], files: FileStore) -> Prompt:
     for number, block in enumerate(content, start=1):
         if block["type"] in FILE_BLOCKS:
             source = block["source"]
-            title = str(block.get("title") or "")
-            extension = EXTENSIONS.get(source["media_type"], "pdf")
-            named = (
-                title if block["type"] == "document" and title else f"{block['type']}-{number}.{extension}"
-            )
+            title = block.get("title")
+            named = f"{block['type']}-{number}.{_extension(source['media_type'])}"
+            if block["type"] == "document" and isinstance(title, str):
+                named = safe_file_name(title, named)
             refs.append(files.put(named, source["media_type"], base64.b64decode(source["data"])))
         elif block["type"] == "text":
             texts.append(str(block.get("text", "")))
@@ -304,7 +535,10 @@ def _check_message(message: Any, number: int, role: str) -> None:
     for block in content:
         kind = block.get("type") if isinstance(block, Mapping) else None
         if not isinstance(kind, str) or (role == "user" and kind not in USER_BLOCKS):
-            raise _bad(f"The conversation is not valid: {where} has a block of type {kind!r}.")
+            shown = kind if isinstance(kind, str | int | float | None) else type(kind).__name__
+            raise _bad(f"The conversation is not valid: {where} has a block of type {shown!r}.")
+        if not _is_block(block):
+            raise _bad(f"The conversation is not valid: {where} has a malformed {kind} block.")
         if kind in FILE_BLOCKS:
             _check_file_block(block, where)
     if role == "user" and not any(block.get("type") in {"text", *FILE_BLOCKS} for block in content):
@@ -359,5 +593,13 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _bad(message: str) -> ChatError:
-    return ChatError(ErrorKind.BAD_EXPORT, message)
+def _extension(media_type: object) -> str:
+    return EXTENSIONS.get(str(media_type), "pdf")
+
+
+def _mb(size: int) -> str:
+    return f"{size / MB:.1f} MB"
+
+
+def _bad(message: str, **facts: Any) -> ChatError:
+    return ChatError(ErrorKind.BAD_EXPORT, f"{message} Nothing was loaded.", **facts)

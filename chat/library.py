@@ -24,6 +24,7 @@ from typing import Any
 from chat.conversation import Conversation
 from chat.errors import ChatError, ErrorKind
 from chat.exchange import Exchange, Status
+from chat.limits import Caller
 from chat.options import TurnOptions
 from chat.reply import Reply
 from chat.service import ChatService, FileInput
@@ -32,6 +33,7 @@ from chat.store import ConversationInfo, Store, not_found, title_for
 log = logging.getLogger(__name__)
 
 MAX_CACHED = 256
+COUNTS_IDLE_SECONDS = 3600.0  # a message scope idle this long is forgotten (its window is a minute)
 
 
 class LiveAnswer:
@@ -119,6 +121,7 @@ class Library:
             raise ValueError("max_live_per_owner must be at least 1")
         self.service = service
         self.store = store
+        service.count_in(store)  # rates and budgets outlive a restart and hold across processes
         self.max_live_per_owner = max_live_per_owner
         self.save_interval = save_interval
         self.max_cached = max_cached
@@ -186,6 +189,8 @@ class Library:
         for conversation_id in expired:
             self._cache.pop(conversation_id, None)
         self.service.files.remove_unreferenced(await self.store.referenced_files())
+        yesterday = (now - dt.timedelta(days=1)).date().isoformat()  # a reservation may settle after midnight
+        await self.store.forget_counts(yesterday, idle_since=now.timestamp() - COUNTS_IDLE_SECONDS)
         return expired
 
     async def refuse(self, owner: str, conversation_id: str, text: object, error: ChatError) -> Exchange:
@@ -219,11 +224,13 @@ class Library:
         text: object,
         files: Sequence[FileInput] = (),
         options: TurnOptions | None = None,
+        address: str | None = None,
     ) -> LiveAnswer:
-        """Send a message and start its answer streaming in a task of its own.
+        """Send a message (from this client address, if known) and start its answer in a task of its own.
 
-        A refused message (by the service, or because this owner has too many answers streaming)
-        is saved as a failed exchange and raises ChatError; nothing is sent.
+        A message refused by its content, or because this owner has too many answers streaming,
+        is saved as a failed exchange and raises ChatError; one over the owner's or the address's
+        rate, or over a budget, ends the live answer failed at once. Nothing is sent either way.
         """
         conversation = await self.conversation(owner, conversation_id)
         busy = self._busy(owner, conversation_id)
@@ -231,7 +238,9 @@ class Library:
             await self.refuse(owner, conversation_id, text, busy)
             raise busy
         try:
-            reply = self.service.stream_reply(conversation, text, files, options=options)
+            reply = self.service.stream_reply(
+                conversation, text, files, options=options, caller=Caller(owner, address)
+            )
         except ChatError:
             position = len(conversation.exchanges) - 1
             await self._save(owner, conversation_id, position, conversation.exchanges[position])

@@ -18,7 +18,8 @@ from chat.blocks import block_text
 from chat.client import ChatClient
 from chat.errors import ChatError, ended_early, explain
 from chat.exchange import Exchange, Status, Timings
-from chat.limits import StreamSlots
+from chat.limits import Caller, Quota, Reservation, StreamSlots, worst_case_tokens
+from chat.usage import tokens_used
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,13 @@ Delta = TextDelta | ThinkingDelta | BlockDelta
 
 @dataclass(frozen=True)
 class Upstream:
-    """What a reply needs of the service: the client, the stream cap, and how to explain failures."""
+    """What a reply needs of the service: the client, the stream cap, the quota, how to explain failures."""
 
     client: ChatClient
     slots: StreamSlots | None = None
     read_timeout: float | None = None
     retries: int = 2
+    quota: Quota | None = None
 
 
 class Reply:
@@ -61,7 +63,9 @@ class Reply:
 
     Leaving the `async with` early (Stop, a closed generator, a cancelled task) closes the
     HTTP stream at once, so the API stops generating. The exchange is complete, stopped or
-    failed when the reply ends, and `on_end` is called once with it.
+    failed when the reply ends, and `on_end` is called once with it. Before anything is sent,
+    the caller's message is counted against its rates and the request's worst case reserved in
+    the budgets; the reservation settles on the API's count when the reply ends.
     """
 
     def __init__(
@@ -70,9 +74,14 @@ class Reply:
         request: dict[str, Any],
         exchange: Exchange,
         on_end: Callable[[Reply], None] = lambda reply: None,
+        caller: Caller | None = None,
     ) -> None:
-        self.request = request  # the whole body sent, messages included
+        # The whole body to send, messages and their base64 files included: dropped once sent,
+        # so an ended reply (a conversation keeps its last) holds none of its files.
+        self._request: dict[str, Any] | None = request
+        self.model = str(request.get("model", ""))
         self.exchange = exchange
+        self.caller = caller or Caller()
         self.message: Any = None  # the SDK's final message, once complete
         self._upstream = upstream
         self._on_end = on_end
@@ -165,9 +174,16 @@ class Reply:
         self._reader = asyncio.current_task()
         self.exchange.status = Status.STREAMING
         upstream = self._upstream
+        reservation: Reservation | None = None
         try:
+            if upstream.quota is not None:
+                await upstream.quota.admit(self.caller)
+                reservation = await upstream.quota.reserve(
+                    self.caller, worst_case_tokens(self._request or {})
+                )
             with self._slot():
-                async with upstream.client.messages.stream(**self.request) as stream:
+                request, self._request = self._request or {}, None
+                async with upstream.client.messages.stream(**request) as stream:
                     self._stream = stream
                     async for event in stream:
                         delta = self._take(event)
@@ -179,7 +195,7 @@ class Reply:
         except Exception as exc:
             error = explain(
                 exc,
-                model=self.request.get("model"),
+                model=self.model or None,
                 read_timeout=upstream.read_timeout,
                 retries=upstream.retries,
             )
@@ -190,6 +206,8 @@ class Reply:
             if not self.ended:
                 done = self.message is not None and self.message.stop_reason is not None
                 self._finish(Status.COMPLETE if done else Status.STOPPED)
+            if reservation is not None and upstream.quota is not None:
+                await upstream.quota.settle(reservation, tokens_used(self.exchange))
 
     def _slot(self) -> AbstractContextManager[None]:
         slots = self._upstream.slots
@@ -233,6 +251,9 @@ class Reply:
         exchange.status = status
         exchange.error = error
         exchange.timings = self._timings(time.monotonic())
+        # What arrived is in the exchange now. The SDK's stream holds the HTTP request, files and
+        # all; the task that read it holds the context it was started in (a web request's, say).
+        self._stream = self._request = self._reader = None
         try:
             self._on_end(self)
         finally:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import functools
-import time
-from collections.abc import Callable, Mapping, Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +15,17 @@ from chat.errors import ChatError, explain, refused
 from chat.exchange import Exchange, Prompt, Status
 from chat.files import FileRef, FileStore
 from chat.history import History, history, user_message
-from chat.limits import StreamSlots, TokenBudget
+from chat.limits import Caller, Counters, Quota, StreamSlots
 from chat.models import BUILT_IN_MODELS, ModelChoice, catalog
 from chat.options import TurnOptions
 from chat.reply import Reply, Upstream
-from chat.usage import PriceTable, tokens_used, turn_stats
+from chat.usage import PriceTable, turn_stats
 
 FileInput = str | Path | Mapping[str, Any]
 
 
 class ChatService:
-    """The client, settings, models, prices, files, budget and stream slots of the whole app."""
+    """The client, settings, models, prices, files, quota and stream slots of the whole app."""
 
     def __init__(
         self,
@@ -36,8 +35,7 @@ class ChatService:
         models: Sequence[ModelChoice] = BUILT_IN_MODELS,
         prices: PriceTable | None = None,
         files: FileStore | None = None,
-        budget: TokenBudget | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        quota: Quota | None = None,
     ) -> None:
         self.client = client
         self.settings = settings or Settings()
@@ -45,11 +43,14 @@ class ChatService:
         self.models = catalog(models)
         self.prices = prices if prices is not None else PriceTable.load()
         self.files = files or FileStore()
-        self.budget = budget or TokenBudget(guards.daily_token_budget)
+        self.quota = quota or Quota(guards.quota)
         self.slots = StreamSlots(guards.max_streams)
-        self.clock = clock
         self.upstream = Upstream(
-            client, self.slots, read_timeout=client_settings.read_timeout, retries=client_settings.max_retries
+            client,
+            self.slots,
+            read_timeout=client_settings.read_timeout,
+            retries=client_settings.max_retries,
+            quota=self.quota,
         )
 
     @classmethod
@@ -61,14 +62,13 @@ class ChatService:
         return cls(client, settings, models=models, files=FileStore(settings.data_dir / "files"))
 
     def conversation(self, exchanges: Sequence[Exchange] = ()) -> Conversation:
-        """A new conversation (continuing these exchanges, if given), with its own message rate."""
-        conversation = self.conversation_factory()()
-        conversation.replace(exchanges)
-        return conversation
+        """A new conversation (continuing these exchanges, if given)."""
+        return Conversation(list(exchanges))
 
-    def conversation_factory(self) -> Callable[[], Conversation]:
-        """A plain callable making new conversations (a UI may copy it per visitor: it holds no client)."""
-        return functools.partial(Conversation.new, self.settings.guards.rate_limit_per_minute, self.clock)
+    def count_in(self, counters: Counters) -> None:
+        """Count rates and budgets in these counters from now on (a store's: shared, kept over restarts)."""
+        self.quota = Quota(self.settings.guards.quota, counters)
+        self.upstream = dataclasses.replace(self.upstream, quota=self.quota)
 
     def history(self, conversation: Conversation, options: TurnOptions | None = None) -> History:
         """The messages the next request carries before its prompt, under these options."""
@@ -98,13 +98,16 @@ class ChatService:
         files: Sequence[FileInput] = (),
         *,
         options: TurnOptions | None = None,
+        caller: Caller | None = None,
     ) -> Reply:
         """Start Claude's answer to a message and its files; use it with `async with`.
 
-        The exchange is recorded at once. A refused message raises ChatError, is recorded as
-        failed, and nothing is sent.
+        The exchange is recorded at once. A message refused by its content raises ChatError here;
+        one over the caller's rate or budget fails when the reply starts. Either way it is
+        recorded as failed, and nothing is sent.
         """
-        return self.answer(conversation, self.record(conversation, text), text, files, options=options)
+        exchange = self.record(conversation, text)
+        return self.answer(conversation, exchange, text, files, options=options, caller=caller)
 
     def answer(
         self,
@@ -114,23 +117,33 @@ class ChatService:
         files: Sequence[FileInput] = (),
         *,
         options: TurnOptions | None = None,
+        caller: Caller | None = None,
     ) -> Reply:
         """Start the answer to an exchange just recorded (`record`); as `stream_reply` otherwise."""
-        options = options or self.settings.defaults
+        options = self.capped(options or self.settings.defaults)
         try:
             exchange.prompt = Prompt(self._checked_text(text, files), self._stored(files))
             request = self.request(conversation, options, exchange.prompt)
             exchange.request = {key: value for key, value in request.items() if key != "messages"}
-            check_request(request)
-            conversation.rate_limit.admit()
-            self.budget.check()
+            check_request(request, self.settings.guards.max_history_messages)
         except Exception as failure:  # a refusal, or a file that broke a reader: nothing is sent
             error = explain(failure)
             exchange.status, exchange.error = Status.FAILED, error
             raise error from failure
-        reply = Reply(self.upstream, request, exchange, on_end=lambda ended: self._ended(conversation, ended))
+        reply = Reply(
+            self.upstream,
+            request,
+            exchange,
+            on_end=lambda ended: self._ended(conversation, ended),
+            caller=caller or Caller(),
+        )
         conversation.last_reply = reply
         return reply
+
+    def capped(self, options: TurnOptions) -> TurnOptions:
+        """The options with max_tokens at most the configured limit (CHAT_MAX_TOKENS), whoever asked."""
+        limit = self.settings.defaults.max_tokens
+        return options if options.max_tokens <= limit else dataclasses.replace(options, max_tokens=limit)
 
     def record(self, conversation: Conversation, text: object, error: ChatError | None = None) -> Exchange:
         """Record a new exchange for a message (failed already, with `error`: it was refused)."""
@@ -167,6 +180,5 @@ class ChatService:
 
     def _ended(self, conversation: Conversation, reply: Reply) -> None:
         exchange = reply.exchange
-        self.budget.charge(tokens_used(exchange))
         if exchange.status is not Status.FAILED or exchange.usage is not None:
             conversation.spend = conversation.spend.plus(turn_stats(exchange, self.prices))

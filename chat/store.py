@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import datetime as dt
+import re
 import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -19,9 +20,11 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -46,6 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from chat.errors import ChatError, ErrorKind
 from chat.exchange import Exchange, Status
+from chat.limits import WINDOW_SECONDS, Limit, OverLimit
 
 TITLE_LIMIT = 60
 BUSY_TIMEOUT_SECONDS = 30.0
@@ -53,9 +57,18 @@ UNENDED = (Status.STREAMING.value, Status.PENDING.value)
 INTERRUPTED_MESSAGE = "The app restarted mid-answer, so the answer stops here."
 
 
+# Control characters (NUL among them: PostgreSQL's text keeps none), direction overrides, surrogates.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """The text on one line without control characters (NUL, escapes, direction overrides)."""
+    return " ".join(_UNPRINTABLE.sub(" ", text).split())
+
+
 def title_for(text: str) -> str:
-    """A conversation title from its first message: the first line, folded, at most 60 characters."""
-    line = next((" ".join(part.split()) for part in text.splitlines() if part.strip()), "")
+    """A conversation title from its first message: the first line, printable, at most 60 characters."""
+    line = next((printable(part) for part in text.splitlines() if printable(part)), "")
     return line if len(line) <= TITLE_LIMIT else line[: TITLE_LIMIT - 1].rstrip() + "…"
 
 
@@ -134,13 +147,46 @@ exchanges = Table(
 )
 
 
+# The rates and budgets (chat/limits.py Counters): one row per message in the last minute, one
+# row per scope that counts messages (locked while counting, so two processes count in turn),
+# and one row per scope and UTC day of tokens spent or reserved.
+rate_events = Table(
+    "rate_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("scope", Text, nullable=False),
+    Column("at", Float, nullable=False),  # seconds since the epoch
+    Index("rate_events_scope_at", "scope", "at"),
+)
+
+rate_scopes = Table(
+    "rate_scopes",
+    metadata,
+    Column("scope", Text, primary_key=True),
+    Column("touched", Float, nullable=False),
+    Index("rate_scopes_touched", "touched"),
+)
+
+token_days = Table(
+    "token_days",
+    metadata,
+    Column("scope", Text, primary_key=True),
+    Column("day", String(10), primary_key=True),  # ISO date, UTC
+    Column("tokens", BigInteger, nullable=False),
+)
+
+
 def _create_version_1(conn: Connection) -> None:
     # Version 1's tables are today's. When a later step changes one, write its version-1 DDL out here.
     metadata.create_all(conn, tables=[conversations, exchanges])
 
 
+def _create_version_2(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[rate_events, rate_scopes, token_days])
+
+
 # Step n (counting from 1) upgrades a database at version n - 1 to version n; append, never edit.
-UPGRADES: tuple[Callable[[Connection], None], ...] = (_create_version_1,)
+UPGRADES: tuple[Callable[[Connection], None], ...] = (_create_version_1, _create_version_2)
 SCHEMA_VERSION = len(UPGRADES)
 
 
@@ -410,7 +456,96 @@ class Store:
                 )
             )
 
+    # --- counters (chat/limits.py Counters: the quota counts here, shared by every process) ------
+
+    async def take_events(self, limits: Sequence[Limit], now: float) -> OverLimit | None:
+        """Count one message in each scope, unless one already has its limit in the last minute:
+        then count none, and return that scope with the time of its oldest message."""
+        async with self._write() as conn:
+            for scope in sorted({limit.scope for limit in limits}):  # one order: no deadlock
+                # On PostgreSQL the upsert locks the scope's row until the commit.
+                insert = self._insert(conn, rate_scopes).values(scope=scope, touched=now)
+                await conn.execute(
+                    insert.on_conflict_do_update(index_elements=[rate_scopes.c.scope], set_={"touched": now})
+                )
+            for limit in limits:
+                await conn.execute(
+                    delete(rate_events).where(
+                        rate_events.c.scope == limit.scope, rate_events.c.at <= now - WINDOW_SECONDS
+                    )
+                )
+                count, oldest = (
+                    await conn.execute(
+                        select(func.count(), func.min(rate_events.c.at)).where(
+                            rate_events.c.scope == limit.scope
+                        )
+                    )
+                ).one()
+                if count >= limit.limit:
+                    return OverLimit(limit.scope, oldest)
+            await conn.execute(rate_events.insert(), [{"scope": limit.scope, "at": now} for limit in limits])
+            return None
+
+    async def add_tokens(self, day: str, limits: Sequence[Limit], tokens: int) -> OverLimit | None:
+        """Add tokens to each scope's day, unless that takes one past its limit: then add none,
+        and return that scope with what it had spent."""
+        try:
+            async with self._write() as conn:
+                for limit in sorted(limits, key=lambda limit: limit.scope):  # one order: no deadlock
+                    insert = self._insert(conn, token_days).values(scope=limit.scope, day=day, tokens=0)
+                    await conn.execute(insert.on_conflict_do_nothing())
+                    # One statement: on PostgreSQL it waits for the row's lock, then checks the newest count.
+                    added = await conn.execute(
+                        update(token_days)
+                        .where(
+                            token_days.c.scope == limit.scope,
+                            token_days.c.day == day,
+                            token_days.c.tokens + tokens <= limit.limit,
+                        )
+                        .values(tokens=token_days.c.tokens + tokens)
+                    )
+                    if added.rowcount == 0:
+                        spent = await conn.scalar(
+                            select(token_days.c.tokens).where(
+                                token_days.c.scope == limit.scope, token_days.c.day == day
+                            )
+                        )
+                        raise _OverLimit(OverLimit(limit.scope, int(spent or 0)))  # rolls back the others
+        except _OverLimit as refused:
+            return refused.over
+        return None
+
+    async def adjust_tokens(self, day: str, scopes: Sequence[str], change: int) -> None:
+        """Add `change` (negative to give back) to each scope's day, whatever the limits."""
+        async with self._write() as conn:
+            for scope in sorted(scopes):
+                await conn.execute(
+                    update(token_days)
+                    .where(token_days.c.scope == scope, token_days.c.day == day)
+                    .values(tokens=token_days.c.tokens + change)
+                )
+
+    async def spent(self, scope: str, day: str) -> int:
+        """Tokens counted in a scope on a day."""
+        async with self._read() as conn:
+            found = await conn.execute(
+                select(token_days.c.tokens).where(token_days.c.scope == scope, token_days.c.day == day)
+            )
+            return int(found.scalar() or 0)
+
+    async def forget_counts(self, before_day: str, idle_since: float) -> None:
+        """Drop token days before `before_day`, and message scopes idle since `idle_since`."""
+        async with self._write() as conn:
+            await conn.execute(delete(token_days).where(token_days.c.day < before_day))
+            idle = select(rate_scopes.c.scope).where(rate_scopes.c.touched < idle_since)
+            await conn.execute(delete(rate_events).where(rate_events.c.scope.in_(idle)))
+            await conn.execute(delete(rate_scopes).where(rate_scopes.c.touched < idle_since))
+
     # --- inside ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _insert(conn: AsyncConnection, table: Table) -> Any:
+        return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
@@ -508,8 +643,10 @@ def _exchange_row(exchange: Exchange) -> dict[str, Any]:
     return {
         "exchange_id": exchange.id,
         "status": exchange.status.value,
-        "prompt_search": exchange.prompt.text.casefold(),
-        "answer_search": exchange.text.casefold(),
+        "prompt_search": exchange.prompt.text.replace(
+            "\x00", ""
+        ).casefold(),  # PostgreSQL's text keeps no NUL
+        "answer_search": exchange.text.replace("\x00", "").casefold(),
         "record": exchange.to_dict(),
     }
 
@@ -523,6 +660,11 @@ def _info(row: Any) -> ConversationInfo:
         updated_at=row.updated_at,
         exchange_count=int(row.exchange_count),
     )
+
+
+class _OverLimit(Exception):
+    def __init__(self, over: OverLimit) -> None:
+        self.over = over
 
 
 def not_found(conversation_id: str) -> ChatError:

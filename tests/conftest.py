@@ -187,21 +187,31 @@ def write_image(path: Path, size: tuple[int, int] = (4, 3), image_format: str | 
     return path
 
 
-def write_pdf(path: Path, pages: int = 1, extra: str = "") -> Path:
-    """A minimal PDF with this many (blank) page objects."""
+def write_pdf(path: Path, pages: int = 1) -> Path:
+    """A minimal valid PDF with this many (blank) pages."""
     kids = " ".join(f"{3 + n} 0 R" for n in range(pages))
     objects = [
-        "1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj",
-        f"2 0 obj << /Type /Pages /Kids [{kids}] /Count {pages} >> endobj",
-        *(
-            f"{3 + n} 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >> endobj"
-            for n in range(pages)
-        ),
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode(),
+        *(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>" for _ in range(pages)),
     ]
-    path.write_bytes(
-        ("%PDF-1.4\n" + "\n".join(objects) + f"\ntrailer << /Root 1 0 R {extra}>>\n%%EOF\n").encode()
-    )
+    path.write_bytes(pdf_document(objects))
     return path
+
+
+def pdf_document(objects: Sequence[bytes], trailer: bytes = b"") -> bytes:
+    """A PDF of these objects (numbered from 1, the first the catalog), with its cross-reference table."""
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R ".encode() + trailer
+    out += f">>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
 
 
 def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 60) -> None:

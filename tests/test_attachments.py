@@ -6,6 +6,7 @@ import base64
 
 import pytest
 from PIL import Image
+from pypdf import PdfWriter
 
 from chat import ChatError, ErrorKind, Status
 from chat.attachments import MB, check_request, load_attachment
@@ -68,7 +69,9 @@ def test_an_image_wider_than_8000_px_is_refused(tmp_path):
 def test_a_damaged_image_is_refused(tmp_path):
     path = tmp_path / "broken.png"
     path.write_bytes(write_image(tmp_path / "whole.png").read_bytes()[:30])
-    with pytest.raises(ChatError, match=r"broken.png could not be read as an image"):
+    with pytest.raises(
+        ChatError, match=r"broken.png is damaged \(its PNG header cannot be read\); nothing was sent\."
+    ):
         load_attachment(path)
 
 
@@ -83,7 +86,11 @@ def test_a_100_page_pdf_is_accepted(tmp_path):
 
 
 def test_an_encrypted_pdf_is_refused(tmp_path):
-    path = write_pdf(tmp_path / "locked.pdf", extra="/Encrypt 9 0 R ")
+    writer = PdfWriter()
+    writer.add_blank_page(612, 792)
+    writer.encrypt("secret", algorithm="RC4-128")
+    path = tmp_path / "locked.pdf"
+    writer.write(path)
     with pytest.raises(ChatError, match=r"locked.pdf is encrypted"):
         load_attachment(path)
 

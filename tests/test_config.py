@@ -19,7 +19,7 @@ from chat import ChatError, ClientSettings, Guards, Settings, TurnOptions, make_
 from chat.config import DEFAULT_MODEL
 from tests.loopback_api import LoopbackMessagesAPI
 from tests.upstream import TEST_KEY
-from ui.server import ServerSettings
+from ui.server import SPACES_PROXIES, ServerSettings
 
 ROOT = Path(__file__).parent.parent
 OURS = ("ANTHROPIC_", "CHAT_", "APP_")
@@ -262,6 +262,35 @@ def test_a_bad_capacity_says_which_setting_is_wrong(name, reader):
 def test_a_bad_update_interval_says_what_is_wrong():
     with pytest.raises(ChatError, match="CHAT_UPDATE_INTERVAL must be a number of seconds"):
         ServerSettings.from_env({"CHAT_UPDATE_INTERVAL": "soon"})
+
+
+def test_login_attempts_default_to_5_a_minute_and_0_turns_the_limit_off():
+    assert ServerSettings.from_env({}).login_attempts_per_minute == 5
+    assert ServerSettings.from_env({"APP_LOGIN_ATTEMPTS_PER_MINUTE": "0"}).login_attempts_per_minute == 0
+    with pytest.raises(ChatError, match="APP_LOGIN_ATTEMPTS_PER_MINUTE must be a whole number"):
+        ServerSettings.from_env({"APP_LOGIN_ATTEMPTS_PER_MINUTE": "-1"})
+
+
+def test_no_proxy_is_trusted_by_default():
+    assert ServerSettings.from_env({}).trusted_proxies == ()
+
+
+def test_on_a_space_the_private_networks_of_its_proxy_are_trusted_unless_told_otherwise():
+    assert ServerSettings.from_env({"SYSTEM": "spaces"}).trusted_proxies == SPACES_PROXIES
+    assert ServerSettings.from_env({"SYSTEM": "spaces", "APP_TRUSTED_PROXIES": ""}).trusted_proxies == ()
+
+
+def test_trusted_proxies_are_addresses_and_networks_separated_by_commas():
+    server = ServerSettings.from_env({"APP_TRUSTED_PROXIES": " 10.0.0.5, 192.168.0.0/16 ,::1,"})
+    assert server.trusted_proxies == ("10.0.0.5", "192.168.0.0/16", "::1")
+
+
+@pytest.mark.parametrize("entry", ["proxy.example.com", "10.0.0.300", "10.0.0.1/8", "*"])
+def test_a_trusted_proxy_that_is_not_an_address_or_network_is_a_configuration_error(entry):
+    with pytest.raises(
+        ChatError, match=f"APP_TRUSTED_PROXIES must list IP addresses or networks .*{entry!r}"
+    ):
+        ServerSettings.from_env({"APP_TRUSTED_PROXIES": f"10.0.0.5,{entry}"})
 
 
 # --- .env, read by python-dotenv at the entry points ------------------------------------------------

@@ -25,13 +25,13 @@ async def test_a_complete_exchange_keeps_the_final_message_as_returned():
 async def test_the_exchange_keeps_every_request_option_it_was_sent_with():
     chat = Chat(text_reply("Arr."))
     options = TurnOptions(
-        model="claude-opus-5-5", max_tokens=1000, system_prompt="Be a pirate.", thinking=True
+        model="claude-opus-5-5", max_tokens=200, system_prompt="Be a pirate.", thinking=True
     )
     await chat.send("Hello", options=options)
     request = chat.conversation.exchanges[0].request
     sent = chat.requests[0]
     assert request == {key: value for key, value in sent.items() if key not in ("messages", "stream")}
-    assert request["model"] == "claude-opus-5-5" and request["max_tokens"] == 1000
+    assert request["model"] == "claude-opus-5-5" and request["max_tokens"] == 200
     assert request["system"] == "Be a pirate." and request["thinking"]["type"] == "adaptive"
 
 

@@ -8,11 +8,13 @@ the page's words by `ui.wording.say`.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 
 import pytest
 
 from chat import ChatError, ChatService, ErrorKind, Status, make_client
+from chat.limits import MemoryCounters, Quota, QuotaRules
 from chat.usage import estimate_tokens
 from tests.conftest import Chat, assert_valid_history, free_port, make_settings
 from tests.loopback_api import LoopbackMessagesAPI
@@ -207,7 +209,9 @@ async def test_a_garbled_stream_gets_the_generic_message_and_logs_a_traceback(ca
     assert "{not json" not in say(error)
 
 
-async def test_a_failed_reply_charges_the_input_the_api_counted_plus_an_estimate_of_the_output():
-    chat = Chat(error_mid_stream(PARTIAL))
+async def test_a_failed_reply_settles_on_the_input_the_api_counted_plus_an_estimate_of_the_output():
+    counters = MemoryCounters()
+    chat = Chat(error_mid_stream(PARTIAL), quota=Quota(QuotaRules(), counters))
     await failed_reply(chat)
-    assert chat.service.budget.spent == 10 + estimate_tokens(PARTIAL)  # message_start said 10 input tokens
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    assert counters.spent("app", today) == 10 + estimate_tokens(PARTIAL)  # message_start said 10 input tokens

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import gradio as gr
 import httpx
@@ -19,13 +21,18 @@ from bench.page_client import PageChat, PageConfig
 from tests.conftest import free_port
 from ui.gradio_fixes import (
     GRADIO_VERSION,
+    LATEX_DELIMITER,
+    LONG_RUN,
     _state_copies_after_answers,
     add_stop_receipt,
     after_sending,
     exchanges_on_screen,
     last_turn_start,
+    long_runs_as_code,
     message_box,
     message_parts,
+    page_blocks,
+    queue_control_guard,
     stopped_by_cancel,
 )
 
@@ -198,3 +205,118 @@ def test_after_sending_runs_beside_the_answer_once_the_message_is_on_screen():
     appends = {i for i, fn in demo.fns.items() if fn.name == "_append_message_to_history"}
     chained = [fn for fn in demo.fns.values() if fn.outputs == [marker]]
     assert appends and {fn.trigger_after for fn in chained} == appends
+
+
+def test_gradios_stop_and_reset_routes_ask_for_no_login():
+    # Premise of fix 8: /cancel (which needs only a session hash), /reset and a stream's close take
+    # no login dependency, unlike /queue/join; and the heartbeat's end closes the session's events.
+    from gradio import routes
+
+    source = inspect.getsource(routes)
+    assert '@router.post("/cancel")\n        async def cancel_event(body: CancelBody):' in source
+    assert '@router.post("/reset")\n        async def reset_iterator(body: ResetBody):' in source
+    assert '@router.post("/stream/{event_id}/close")\n        async def _(event_id: str):' in source
+    assert '@router.post("/queue/join", dependencies=[Depends(login_check)])' in source
+    assert 'await cancel_tasks({f"{body.session_hash}_{body.fn_index}"})' in source
+
+
+def test_gradio_records_the_request_that_started_each_event():
+    # Premise of fix 8: an event's owner is read from the access-token cookie of the request that
+    # queued it, under the cookie names get_current_user reads.
+    from gradio import queueing, routes
+
+    assert "self.request = request" in inspect.getsource(queueing.Event.__init__)
+    source = inspect.getsource(routes)
+    assert (
+        'f"access-token-{app.cookie_id}"' in source and 'f"access-token-unsecure-{app.cookie_id}"' in source
+    )
+
+
+def test_gradios_login_route_checks_every_attempt_and_fails_with_400():
+    # Premise of fix 8: nothing throttles /login, and a wrong password is a 400 (which the guard counts).
+    from gradio import routes
+
+    source = inspect.getsource(routes)
+    login = source[source.index('@app.post("/login")') :][:2500]
+    assert 'raise HTTPException(status_code=400, detail="Incorrect credentials.")' in login
+
+
+def test_gradios_login_page_reacts_only_to_a_400_or_a_200():
+    # Premise of fix 8: the login page ignores a 429, so the page needs the guard's script to show it.
+    from pathlib import Path
+
+    assets = Path(gr.__file__).parent / "templates" / "frontend" / "assets"
+    (login_page,) = assets.glob("Login-*.js")
+    script = login_page.read_text()
+    assert "n.status===400?" in script and "n.status==200&&location.reload()" in script
+
+
+def test_launch_app_kwargs_middleware_runs_inside_gradios_compression():
+    # Premise of fix 8: middleware given through launch(app_kwargs=...) sees uncompressed pages
+    # (Gradio adds its Brotli middleware later, outside it), so the login page script can be added.
+    with gr.Blocks() as demo:
+        gr.Markdown("hi")
+    demo.launch(
+        prevent_thread_lock=True,
+        quiet=True,
+        server_port=free_port(),
+        app_kwargs={"middleware": [queue_control_guard(login_attempts_per_minute=5)]},
+    )
+    try:
+        names = [m.cls.__name__ for m in demo.app.user_middleware]
+    finally:
+        demo.close()
+    assert names.index("BrotliMiddleware") < names.index("QueueControlGuard")
+
+
+def test_uvicorn_reads_forwarded_allow_ips_when_its_config_is_made(monkeypatch):
+    # Premise of the trusted proxies (ui/server.py start): Gradio makes uvicorn.Config without proxy
+    # options, so FORWARDED_ALLOW_IPS, read then, decides whose X-Forwarded-For is believed.
+    import uvicorn
+    from gradio import http_server
+
+    assert "forwarded_allow_ips" not in inspect.getsource(http_server)
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "10.0.0.0/8")
+    assert uvicorn.Config(app=None).forwarded_allow_ips == "10.0.0.0/8"
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS")
+    assert uvicorn.Config(app=None).forwarded_allow_ips == "127.0.0.1,::1"  # any local caller, otherwise
+
+
+def test_the_chatbots_markdown_lexer_still_scans_for_an_email_address_at_every_stop():
+    # Premise of fix 9: the inline text rule of the bundled marked looks ahead through the whole
+    # run of e-mail characters for an "@" (quadratic on a long run with stops in it).
+    assets = Path(gr.__file__).parent / "templates" / "frontend" / "assets"
+    lookahead = r"(?=[a-zA-Z0-9.!#$%&'*+\/=?_`{\|}~-]+@)"
+    assert any(lookahead in path.read_text(errors="ignore") for path in assets.glob("markdown-code-*.js"))
+
+
+def test_the_chatbot_renders_only_double_dollar_latex_by_default():
+    # Premise of fix 9's LATEX_DELIMITER: ui/markdown.py leaves what the Chatbot takes as LaTeX alone.
+    assert gr.Chatbot().latex_delimiters == [
+        {"left": LATEX_DELIMITER, "right": LATEX_DELIMITER, "display": True}
+    ]
+
+
+def test_a_run_longer_than_the_limit_becomes_inline_code_and_a_shorter_one_is_left_alone():
+    short, long = "x_" * (LONG_RUN // 2), "y_" * (LONG_RUN // 2) + "z"
+    assert long_runs_as_code(f"{short} {long}.") == f"{short} `{long}.`"
+
+
+def test_a_long_run_holding_backticks_gets_a_longer_fence_padded_off_its_own_backticks():
+    run = "`" + "a" * LONG_RUN + "``b"
+    assert long_runs_as_code(run) == f"``` {run} ```"
+
+
+async def test_blocks_still_take_css_and_hand_it_on_at_launch():
+    # Premise of fix 10: Gradio 6 warns about Blocks(css=) but still serves it.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with page_blocks(".probe { color: red }") as demo:
+            gr.Markdown("x")
+    demo.queue().launch(prevent_thread_lock=True, quiet=True, server_port=free_port())
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            config = (await http.get(f"{demo.local_url}config")).json()
+        assert config["css"] == ".probe { color: red }"
+    finally:
+        demo.close()

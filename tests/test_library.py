@@ -22,7 +22,7 @@ from chat import ChatService, Status
 from chat.errors import ChatError, ErrorKind
 from chat.files import FileStore
 from chat.library import Library, LiveAnswer
-from chat.store import Store
+from chat.store import Store, title_for
 from chat.wire import Response
 from tests.conftest import make_settings, write_image
 from tests.upstream import TEST_KEY, InProcess, cut_mid_stream, replies, text_reply
@@ -356,7 +356,8 @@ async def test_the_live_cap_refuses_one_more_answer_and_sends_nothing(shelf, sto
     await made.library.ask("ann", first, "one")
     await made.library.ask("ann", second, "two")
     assert await kind_of(made.library.ask("ann", third, "three")) is ErrorKind.VISITOR_BUSY
-    assert len(made.upstream.requests) == 2
+    await until(lambda: len(made.upstream.requests) == 2)  # the two admitted ones, sent once counted
+    assert [r["messages"][-1]["content"] for r in made.upstream.requests] == ["one", "two"]
     (refused,) = await store.exchanges("ann", third)
     assert refused.status is Status.FAILED and refused.prompt.text == "three"
     assert refused.error is not None and refused.error.kind is ErrorKind.VISITOR_BUSY
@@ -383,7 +384,8 @@ async def test_asking_while_the_conversation_has_an_answer_coming_is_refused(she
     conversation_id = await made.new()
     await made.library.ask("ann", conversation_id, "one")
     assert await kind_of(made.library.ask("ann", conversation_id, "two")) is ErrorKind.VISITOR_BUSY
-    assert len(made.upstream.requests) == 1
+    await until(lambda: len(made.upstream.requests) == 1)
+    assert made.upstream.requests[0]["messages"][-1]["content"] == "one"
 
 
 async def test_a_refused_message_is_saved_as_a_failed_exchange(shelf, store):
@@ -582,3 +584,13 @@ async def test_a_paced_watcher_sees_the_first_words_at_once_then_at_most_one_upd
     gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(seen[:-1])]
     assert all(gap >= 0.095 for gap in gaps), gaps
     assert len(seen) <= 6 and seen[-1][1] == WHOLE and live.done  # the end, shown without a wait
+
+
+async def test_a_message_with_a_nul_byte_is_answered_and_stored_with_a_clean_title(shelf, store):
+    made = shelf(paced(0.0))
+    conversation_id = "a-conversation-with-a-nul"
+    await made.library.ensure("ann", conversation_id, title_for("a\x00b\x1b[31m"))
+    await ended(await made.library.ask("ann", conversation_id, "a\x00b"))
+    (saved,) = await store.exchanges("ann", conversation_id)
+    assert saved.prompt.text == "a\x00b" and saved.status is Status.COMPLETE
+    assert (await store.get("ann", conversation_id)).title == "a b [31m"

@@ -135,6 +135,7 @@ async def test_an_answer_a_restart_interrupted_shows_what_arrived_and_says_the_a
                 break
     store = await Store.open(f"sqlite:///{tmp_path / 'chats.db'}")
     made = await store.create("ann", "count")
+    arrived = reply.text
     streaming = chat.conversation.exchanges[0]
     streaming.status = Status.STREAMING  # as saved mid-answer, just before the app went down
     await store.save("ann", made.id, 0, streaming)
@@ -143,7 +144,7 @@ async def test_an_answer_a_restart_interrupted_shows_what_arrived_and_says_the_a
     (interrupted,) = await reopened.exchanges("ann", made.id)
     await reopened.close()
     messages = exchange_messages(shown(interrupted))
-    assert answer_of(messages) == reply.text
+    assert answer_of(messages) == arrived
     assert STOPPED_TITLE not in titled(messages)  # nobody pressed Stop
     assert titled(messages)[INTERRUPTED_TITLE].content.startswith(INTERRUPTED_MESSAGE)
 

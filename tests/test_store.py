@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from chat.errors import ChatError, ErrorKind
 from chat.exchange import Exchange, Prompt, Status, Timings
 from chat.files import FileRef
-from chat.store import ConversationInfo, Store, database_url, title_for
+from chat.limits import Limit
+from chat.store import SCHEMA_VERSION, ConversationInfo, Store, database_url, title_for
 
 MODEL = "claude-sonnet-5-5"
 RESTARTED = ChatError(
@@ -383,9 +384,27 @@ async def test_reopening_with_nothing_unended_marks_nothing(database_url: str) -
 async def test_the_schema_version_is_recorded_once(database_url: str) -> None:
     for _ in range(2):
         store = await Store.open(database_url)
-        assert store.version == 1
+        assert store.version == SCHEMA_VERSION == 2
         await store.close()
-    assert await column(database_url, "SELECT version FROM schema_version") == [1]
+    assert await column(database_url, "SELECT version FROM schema_version ORDER BY version") == [1, 2]
+
+
+async def test_a_database_at_version_1_gets_the_counters_and_keeps_its_conversations(
+    database_url: str,
+) -> None:
+    store = await Store.open(database_url)
+    made = await store.create("ann", "kept")
+    await store.close()
+    for sql in ("DROP TABLE rate_events", "DROP TABLE rate_scopes", "DROP TABLE token_days"):
+        await column(database_url, sql)
+    await column(database_url, "DELETE FROM schema_version WHERE version = 2")  # as issue 11 left it
+    store = await Store.open(database_url)
+    try:
+        assert store.version == 2 and [info.id for info in await store.list("ann")] == [made.id]
+        assert await store.add_tokens("2026-12-01", [Limit("app", 10)], 4) is None
+        assert await store.spent("app", "2026-12-01") == 4
+    finally:
+        await store.close()
 
 
 async def test_reopening_keeps_every_conversation(database_url: str) -> None:

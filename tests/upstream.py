@@ -46,12 +46,16 @@ def last_user_text(body: dict[str, Any]) -> str:
 
 
 def text_reply(
-    *chunks: str, thinking: str = "", model: str = "claude-sonnet-5-5", delay: float = 0.0
+    *chunks: str,
+    thinking: str = "",
+    model: str = "claude-sonnet-5-5",
+    delay: float = 0.0,
+    input_tokens: int = 1,
 ) -> Stream:
-    """A stream of these text deltas (after a thinking block, if given)."""
+    """A stream of these text deltas (after a thinking block, if given), its usage saying `input_tokens`."""
     blocks: list[TextBlock | ThinkingBlock] = [ThinkingBlock([thinking], signature="sig")] if thinking else []
     blocks.append(TextBlock(list(chunks)))
-    return Stream.of(ScriptedMessage(blocks, model=model, input_tokens=1), delay=delay)
+    return Stream.of(ScriptedMessage(blocks, model=model, input_tokens=input_tokens), delay=delay)
 
 
 def echo_reply(text: str, *, delay: float = 0.0, words_per_chunk: int = 2) -> Stream:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
-import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,26 +23,32 @@ from typing import Any
 import gradio as gr
 
 from chat import ChatError, ChatService, Conversation, Settings, TurnOptions, make_client
+from chat.attachments import file_path
 from chat.config import SPACES_DATA_DIR
 from chat.errors import ErrorKind, explain
 from chat.exchange import Exchange, Status
-from chat.export import export_json, export_markdown, load_export, loaded_options
+from chat.export import export_json, export_markdown, loaded_options, loaded_title, printable, read_export
 from chat.library import Library
 from chat.models import ModelChoice, list_models, with_model
 from chat.options import EFFORT_LEVELS
 from chat.reply import Reply
 from chat.store import ConversationInfo, title_for
+from ui.addresses import client_address
+from ui.downloads import Downloads, content_key
 from ui.gradio_fixes import (
     add_stop_receipt,
     after_answers,
     after_sending,
     exchanges_on_screen,
+    forget_closed_sessions,
     last_turn_start,
     message_box,
     message_parts,
+    page_blocks,
+    start_expiry,
     stopped_by_cancel,
 )
-from ui.render import exchange_messages, notice_message, shown
+from ui.render import MESSAGE_CSS, exchange_messages, notice_message, shown
 from ui.server import ServerSettings
 from ui.visitors import (
     Tab,
@@ -77,6 +83,8 @@ ANSWERING = " · answering"
 NOT_SAVED_YET = "Send a message first: a chat is saved, and can be renamed, from its first message."
 STOP_WAIT_SECONDS = 5.0
 EXPIRE_EVERY_SECONDS = 3600.0
+DOWNLOADS_FOLDER = "downloads"  # under the data dir: exports and shown files (ui/downloads.py)
+TAB_TTL_SECONDS = 4 * 3600.0  # a tab's place, kept in memory this long after its page loaded
 
 
 class ChatPage:
@@ -160,7 +168,9 @@ class ChatPage:
                 yield self.messages(await library.refuse(owner, conversation_id, text, error))
                 return
             try:
-                live = await library.ask(owner, conversation_id, text, files, options=options)
+                live = await library.ask(
+                    owner, conversation_id, text, files, options=options, address=client_address(request)
+                )
             except ChatError as error:  # refused: saved as a failed exchange, nothing sent
                 gr.Warning(say(error))
                 yield self.messages(conversation.exchanges[-1])
@@ -224,12 +234,17 @@ class ChatPage:
 
     def live_messages(self, reply: Reply) -> list[gr.ChatMessage]:
         """A streaming reply as chat messages."""
-        return exchange_messages(shown(reply.exchange, reply.content, reply.timings))
+        return exchange_messages(
+            shown(reply.exchange, reply.content, reply.timings),
+            allow_remote_images=self.server.allow_remote_images,
+        )
 
     def messages(self, exchange: Exchange, conversation: Conversation | None = None) -> list[gr.ChatMessage]:
         """An ended exchange as chat messages, with its receipt."""
         spend = conversation.spend if conversation is not None else None
-        return exchange_messages(shown(exchange), self.service.prices, spend)
+        return exchange_messages(
+            shown(exchange), self.service.prices, spend, allow_remote_images=self.server.allow_remote_images
+        )
 
     async def redraw(
         self,
@@ -466,43 +481,68 @@ class ChatPage:
             options = self.options(model, system_prompt, max_tokens, thinking, effort)
         except ChatError:
             options = conversation.options(self.service.settings.defaults)
-        folder = Path(tempfile.mkdtemp(prefix="chat-export-"))
-        markdown, payload = folder / "conversation.md", folder / "conversation.json"
-        markdown.write_text(export_markdown(conversation), encoding="utf-8")
-        payload.write_text(export_json(self.service, conversation, options), encoding="utf-8")
-        return gr.File(value=[str(markdown), str(payload)], visible=True)
+        markdown = export_markdown(conversation).encode("utf-8")
+        payload = export_json(self.service, conversation, options).encode("utf-8")
+        files = {"conversation.md": markdown, "conversation.json": payload}
+        paths = self.downloads.write(content_key(markdown, payload), files)  # the same export: one copy
+        return gr.File(value=[str(path) for path in paths], visible=True)
 
     async def load(
         self, path: str, tab: Tab, token: Any = None, open_id: Any = None, request: gr.Request | None = None
     ) -> tuple[Any, ...]:
-        """Continue a conversation from a JSON export: stored as a new conversation, opened here."""
+        """Continue a conversation from a JSON export: stored as a new conversation, opened here.
+
+        The file is read and checked in a thread (a large one is seconds of CPU that would stall
+        every other tab's stream); what is wrong with it is said, and nothing is stored.
+        """
         place(tab, token, open_id, request)
+        guards = self.service.settings.guards
         try:
-            exchanges = load_export(Path(path).read_bytes(), self.service.files, Path(path).name)
+            exchanges = await asyncio.to_thread(
+                read_export,
+                file_path(path),
+                self.service.files,
+                max_bytes=guards.max_load_bytes,
+                max_messages=guards.max_history_messages,
+            )
         except ChatError as error:
             raise gr.Error(say(error)) from error
-        library = await self.library()
-        first = next((e.prompt.text for e in exchanges if e.prompt.text.strip()), "")
-        info = await library.adopt(tab.owner, title_for(first) or "Loaded chat", exchanges)
+        try:
+            library = await self.library()
+            info = await library.adopt(tab.owner, loaded_title(exchanges), exchanges)
+        except Exception as failure:  # the store failed: explain() logs the details
+            raise gr.Error(say(explain(failure))) from failure
         tab.conversation_id = info.id
-        async with aclosing(self.show(tab, "")) as views:
-            return await anext(views)
+        try:
+            async with aclosing(self.show(tab, "")) as views:
+                return await anext(views)
+        except Exception as failure:  # it cannot be shown: take it back rather than keep a broken chat
+            log.exception("a loaded conversation could not be shown")
+            with contextlib.suppress(ChatError):
+                await library.delete(tab.owner, info.id)
+            tab.conversation_id = new_conversation_id()
+            message = f"{printable(Path(file_path(path)).name)} could not be shown, so nothing was loaded."
+            raise gr.Error(message) from failure
 
-    def screen(
-        self, exchanges: Sequence[Exchange], conversation: Conversation | None, first: int = 1
-    ) -> list[Any]:
-        """Chat messages showing whole exchanges, their files copied out under their own names."""
-        folder = Path(tempfile.mkdtemp(prefix="chat-load-"))
+    @functools.cached_property
+    def downloads(self) -> Downloads:
+        """The folder of exports and shown files under the data dir (swept when first used)."""
+        return Downloads(self.service.settings.data_dir / DOWNLOADS_FOLDER)
+
+    def screen(self, exchanges: Sequence[Exchange], conversation: Conversation | None) -> list[Any]:
+        """Chat messages showing whole exchanges, their files copied out under their own names.
+
+        Each file is copied once (a folder per content, `Downloads`), not again on every redraw.
+        """
         messages: list[Any] = []
-        for number, exchange in enumerate(exchanges, start=first):
+        for exchange in exchanges:
             paths = []
-            for index, ref in enumerate(exchange.prompt.files, start=1):
-                if not self.service.files.path(ref.sha256).exists():
+            for ref in exchange.prompt.files:
+                stored = self.service.files.path(ref.sha256)
+                try:
+                    (path,) = self.downloads.write(ref.sha256, {ref.name: stored})
+                except FileNotFoundError:
                     continue  # gone from the data folder: the history says so to Claude
-                name = Path(ref.name).name.strip(". ") or "file"
-                path = folder / f"turn-{number}" / str(index) / name  # two files may share a name
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(self.service.files.read(ref))
                 paths.append({"path": str(path)})
             text = [exchange.prompt.text] if exchange.prompt.text.strip() else []
             messages.append({"role": "user", "content": [*paths, *text]})
@@ -610,12 +650,15 @@ def build_demo(service: ChatService, server: ServerSettings | None = None) -> gr
     ):
         notes.append(EPHEMERAL_NOTE)
     secret = browser_secret(settings.data_dir)
-    with gr.Blocks(title="Claude chat", fill_height=True) as demo:
+    with page_blocks(MESSAGE_CSS, title="Claude chat", fill_height=True) as demo:
         visitor = gr.BrowserState(None, storage_key="claude-chat-visitor", secret=secret)
         opened = gr.BrowserState(None, storage_key="claude-chat-open", secret=secret)
         # Copied per session and changed in place (a follower sees a switch). Not a callable:
-        # Gradio would run it on page load, racing the load that sets the visitor.
-        tab = gr.State(Tab())
+        # Gradio would run it on page load, racing the load that sets the visitor. It expires
+        # (and its session goes when the tab closes): the next event sets it up from the browser.
+        tab = gr.State(Tab(), time_to_live=TAB_TTL_SECONDS)
+        start_expiry(demo, tab)
+        forget_closed_sessions(demo)
         with gr.Sidebar(label="Chats"):
             new_button = gr.Button("New chat", variant="primary", size="sm")
             query = gr.Textbox(placeholder="Search chats", show_label=False, container=False)

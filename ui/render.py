@@ -1,7 +1,9 @@
 """An exchange as chat messages: thinking, tool and source boxes, the answer, and its receipt.
 
 Every box is a `gr.ChatMessage` with a metadata title (Gradio draws it collapsible). The screen
-is never read back: the conversation's exchanges are the record.
+is never read back: the conversation's exchanges are the record. Whatever came from Claude or a
+tool is drawn through ui/markdown.py: its Markdown renders, its HTML shows as text, and its images
+are links (unless remote images are allowed).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from chat import blocks
 from chat.errors import ChatError
 from chat.exchange import Exchange, Status, Timings
 from chat.usage import PriceTable, Spend, TokenUsage, TurnStats, turn_stats
+from ui.markdown import code_span, destination, fenced, is_web_address, link, literal, markdown
 from ui.wording import say
 
 BoxStatus = Literal["pending", "done"]
@@ -27,6 +30,9 @@ INTERRUPTED_TITLE = "Interrupted"
 SOURCES_TITLE = "Sources"
 NOTICE_TITLE = "\u26a0\ufe0f Error"
 NOT_RUN = "This app runs no tools, so Claude was told it could not be run."
+# Inline code wraps anywhere rather than widening its message: a long unbroken run is shown as
+# inline code (ui/gradio_fixes.py, fix 9), and Gradio's own rule lets it overflow the bubble.
+MESSAGE_CSS = ".message-content code { overflow-wrap: anywhere !important; }"
 
 
 @dataclass(frozen=True)
@@ -50,11 +56,21 @@ def shown(
 
 
 def exchange_messages(
-    item: Shown, prices: PriceTable | None = None, spend: Spend | None = None
+    item: Shown,
+    prices: PriceTable | None = None,
+    spend: Spend | None = None,
+    *,
+    allow_remote_images: bool = False,
 ) -> list[gr.ChatMessage]:
     """The chat messages of one answer: each block in order, cited sources, then how it ended."""
     messages: list[gr.ChatMessage] = []
     sources = blocks.Sources()
+
+    def marker(citation: blocks.Citation) -> str:  # a numbered link to the cited page
+        number = sources.number(citation)
+        url = citation.url or ""
+        return f" [[{number}]]({destination(url)})" if is_web_address(url) else f" [{number}]"
+
     texts: list[blocks.TextPart] = []
     parts = blocks.parts(item.content)
     if item.live:  # a text block just started has nothing to show yet: the box above it is still live
@@ -62,7 +78,8 @@ def exchange_messages(
 
     def flush() -> None:
         if texts:
-            messages.append(gr.ChatMessage(content=blocks.joined_text(texts, sources.marker)))
+            text = blocks.joined_text(texts, marker)
+            messages.append(gr.ChatMessage(content=markdown(text, allow_remote_images=allow_remote_images)))
             texts.clear()
 
     for index, part in enumerate(parts):
@@ -71,7 +88,7 @@ def exchange_messages(
             continue
         flush()
         last = index == len(parts) - 1
-        messages.append(_part_box(part, item, streaming=item.live and last))
+        messages.append(_part_box(part, item, streaming=item.live and last, images=allow_remote_images))
     flush()
     if sources.cited:
         messages.append(
@@ -91,7 +108,7 @@ def exchange_messages(
 
 def notice_message(error: ChatError) -> gr.ChatMessage:
     """A failure notice in a box of its own, under the partial answer (see ui/gradio_fixes.py)."""
-    return gr.ChatMessage(content=say(error), metadata={"title": NOTICE_TITLE})
+    return gr.ChatMessage(content=markdown(say(error)), metadata={"title": NOTICE_TITLE})
 
 
 def box(
@@ -108,9 +125,9 @@ def box(
     return gr.ChatMessage(content=body, metadata=metadata)  # type: ignore[arg-type]
 
 
-def _part_box(part: blocks.Part, item: Shown, *, streaming: bool) -> gr.ChatMessage:
+def _part_box(part: blocks.Part, item: Shown, *, streaming: bool, images: bool) -> gr.ChatMessage:
     if isinstance(part, blocks.ThinkingPart):
-        return _thinking_box(part, item, streaming=streaming)
+        return _thinking_box(part, item, streaming=streaming, images=images)
     if isinstance(part, blocks.RedactedThinkingPart):
         body = (
             "Part of Claude's thinking was encrypted by the API. It is kept and sent back to Claude, unread."
@@ -118,52 +135,62 @@ def _part_box(part: blocks.Part, item: Shown, *, streaming: bool) -> gr.ChatMess
         return box(REDACTED_TITLE, body, status="done")
     if isinstance(part, blocks.ToolCallPart):
         if part.server:
-            title = f"{blocks.tool_action(part, ongoing=streaming)}: {part.query or '…'}"
+            title = literal(f"{blocks.tool_action(part, ongoing=streaming)}: {part.query or '…'}")
             return box(title, "", status="pending" if streaming else "done")
-        body = f"```json\n{part.input_json()}\n```\n\n{NOT_RUN}"
-        return box(f"Tool call: {part.name}", body, log="not run", status="pending" if streaming else "done")
+        body = f"{fenced(part.input_json(), 'json')}\n\n{NOT_RUN}"
+        title = f"Tool call: {literal(part.name)}"
+        return box(title, body, log="not run", status="pending" if streaming else "done")
     if isinstance(part, blocks.ToolResultPart):
         if part.error:
             return box(
-                f"{blocks.tool_result_name(part)} failed", f"The tool reported `{part.error}`.", status="done"
+                literal(f"{blocks.tool_result_name(part)} failed"),
+                f"The tool reported {code_span(part.error)}.",
+                status="done",
             )
         links = "\n".join(
-            f"- [{s.title}]({s.url})" + (f" ({s.page_age})" if s.page_age else "") for s in part.sources
+            f"- {link(s.title, s.url)}" + (f" ({literal(s.page_age)})" if s.page_age else "")
+            for s in part.sources
         )
         count = len(part.sources)
         if part.type == "web_search_tool_result":
             return box(f"Found {count} source{'s' * (count != 1)}", links, status="done")
-        return box(f"{blocks.tool_result_name(part)} result", links, status="done")
+        return box(literal(f"{blocks.tool_result_name(part)} result"), links, status="done")
     assert isinstance(part, blocks.OtherBlock)
     body = (
-        f"Claude sent a `{part.type}` block, which this app cannot show yet. It is kept in the conversation."
+        f"Claude sent a {code_span(part.type)} block, which this app cannot show yet. "
+        "It is kept in the conversation."
     )
-    return box(f"Unsupported block: {part.type}", body, status="done")
+    return box(f"Unsupported block: {literal(part.type)}", body, status="done")
 
 
-def _thinking_box(part: blocks.ThinkingPart, item: Shown, *, streaming: bool) -> gr.ChatMessage:
+def _thinking_box(part: blocks.ThinkingPart, item: Shown, *, streaming: bool, images: bool) -> gr.ChatMessage:
+    text = markdown(part.text, allow_remote_images=images)
     if streaming:
-        return box(THINKING_TITLE, part.text, status="pending")
+        return box(THINKING_TITLE, text, status="pending")
     timings = item.timings
     ends = timings.answer_started if timings.answer_started is not None else timings.finished
     started = timings.first_token or 0.0
     stopped = timings.answer_started is None and item.exchange.status is Status.STOPPED
     duration = None if ends is None else round(max(ends - started, 0.0), 1)
-    return box(THINKING_TITLE, part.text, log="stopped" if stopped else "", status="done", duration=duration)
+    return box(THINKING_TITLE, text, log="stopped" if stopped else "", status="done", duration=duration)
 
 
 def _sources_body(sources: blocks.Sources) -> str:
     lines = []
     for number, citation in sources.cited:
-        link = f"[{citation.title or citation.url}]({citation.url})" if citation.url else citation.title or ""
-        quote = f"\n   > {citation.cited_text}" if citation.cited_text else ""
-        lines.append(f"{number}. {link}{quote}")
+        words = (
+            link(citation.title or citation.url, citation.url)
+            if citation.url
+            else literal(citation.title or "")
+        )
+        quote = f"\n   > {literal(citation.cited_text)}" if citation.cited_text else ""
+        lines.append(f"{number}. {words}{quote}")
     return "\n".join(lines)
 
 
 def _ending_notes(exchange: Exchange) -> list[gr.ChatMessage]:
     if exchange.status is Status.STOPPED and exchange.error is not None:  # by a restart, not by Stop
-        return [box(INTERRUPTED_TITLE, say(exchange.error), status="done")]
+        return [box(INTERRUPTED_TITLE, markdown(say(exchange.error)), status="done")]
     if exchange.status is Status.STOPPED:
         received = turn_stats(exchange, PriceTable({})).usage.output
         body = "You stopped this answer. What arrived stays in the conversation, as shown."
@@ -197,9 +224,8 @@ def usage_box(stats: TurnStats, spend: Spend | None, prices: PriceTable) -> gr.C
         parts.append(f"{stats.time_to_first_token:.2f} s to first token")
     if stats.tokens_per_second is not None:
         parts.append(f"{approx}{stats.tokens_per_second:.0f} tokens/s")
-    body = [
-        f"This answer ({stats.model}): {approx}{_usage_detail(stats.usage)}; {_cost(stats.cost, approx)}."
-    ]
+    model = literal(stats.model)
+    body = [f"This answer ({model}): {approx}{_usage_detail(stats.usage)}; {_cost(stats.cost, approx)}."]
     if stats.estimated:
         body.append("Output tokens are estimated: the API reports them only when an answer ends.")
     if spend is not None and spend.answers:

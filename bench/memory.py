@@ -22,13 +22,11 @@ import contextlib
 import json
 import os
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
 import zlib
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +34,7 @@ from typing import Any
 import httpx
 
 from bench.page_client import API, apply_diff
-from bench.run import AppProcess, _free_port, _wait_until_serving
+from bench.run import served
 from bench.upstream import TokenRate, Upstream
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -289,7 +287,7 @@ def measure(
 ) -> Figure:
     """Start the app, warm it up, and measure its memory growth over `sessions` sessions."""
     out = Path(tempfile.mkdtemp(prefix="bench-memory-"))
-    with served_app(name, upstream_url, out, app_env) as app:
+    with served(name, upstream_url, out, app_env, script=APPS[name]) as app:
         asyncio.run(visits(app.url, min(WARM_UP_SESSIONS, sessions), files, at_once, heartbeat))
         before = settled_rss_kb(app.process.pid)
         started = time.monotonic()
@@ -297,39 +295,6 @@ def measure(
         seconds = time.monotonic() - started
         after = settled_rss_kb(app.process.pid)
     return Figure(name, sessions, before, after, failed, round(seconds, 1))
-
-
-@contextmanager
-def served_app(
-    name: str, upstream_url: str, out: Path, app_env: Sequence[tuple[str, str]]
-) -> Iterator[AppProcess]:
-    """Run one app (`APPS`) against the upstream on a free port until the block ends."""
-    port = _free_port()
-    ours = ("ANTHROPIC_", "CHAT_", "APP_", "GRADIO_")
-    env = {key: value for key, value in os.environ.items() if not key.startswith(ours)}
-    env.update(
-        CHAT_DATA_DIR=tempfile.mkdtemp(prefix="bench-data-"),  # a fresh SQLite file
-        ANTHROPIC_API_KEY="sk-bench-not-real",
-        ANTHROPIC_BASE_URL=upstream_url,
-        GRADIO_SERVER_PORT=str(port),
-        GRADIO_ANALYTICS_ENABLED="False",
-        # Every session comes from 127.0.0.1: the per-address message limit would refuse most.
-        CHAT_RATE_LIMIT_PER_ADDRESS="1000000",
-        **dict(app_env),
-    )
-    with (out / f"{name}.log").open("wb") as log:
-        process = subprocess.Popen([sys.executable, APPS[name]], cwd=ROOT, env=env, stdout=log, stderr=log)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            _wait_until_serving(url, process)
-            yield AppProcess(process, url)
-        finally:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
 
 
 def noise_png(path: Path, side: int = IMAGE_SIDE_PX) -> Path:

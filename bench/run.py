@@ -238,9 +238,14 @@ def _other_cpu(upstream: Upstream) -> tuple[float, float]:
 
 @contextmanager
 def served(
-    name: str, upstream_url: str, out: Path, extra_env: Sequence[tuple[str, str]] = ()
+    name: str,
+    upstream_url: str,
+    out: Path,
+    extra_env: Sequence[tuple[str, str]] = (),
+    script: str | None = None,
 ) -> Iterator[AppProcess]:
-    """Run one app against the upstream on a free port until the block ends; its log goes to `out`."""
+    """Run one app (`script`, else APPS[name]) against the upstream on a free port until the block
+    ends; its log goes to `out`."""
     port = _free_port()
     ours = ("ANTHROPIC_", "CHAT_", "APP_", "GRADIO_")
     env = {name: value for name, value in os.environ.items() if not name.startswith(ours)}
@@ -255,7 +260,9 @@ def served(
     )
     out.mkdir(parents=True, exist_ok=True)
     log = (out / f"{name}.log.tmp").open("wb")
-    process = subprocess.Popen([sys.executable, APPS[name]], cwd=ROOT, env=env, stdout=log, stderr=log)
+    process = subprocess.Popen(
+        [sys.executable, script or APPS[name]], cwd=ROOT, env=env, stdout=log, stderr=log
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_until_serving(url, process)

@@ -308,9 +308,7 @@ class Store:
         """
         now = self._now()
         async with self._write() as conn:
-            insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
-                conversations
-            )
+            insert = self._insert(conn, conversations)
             made = await conn.execute(
                 insert.values(
                     id=conversation_id,
@@ -417,7 +415,7 @@ class Store:
         values = _exchange_row(exchange)
         async with self._write() as conn:
             await self._claim(conn, owner, conversation_id)
-            insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(exchanges)
+            insert = self._insert(conn, exchanges)
             await conn.execute(
                 insert.values(
                     conversation_id=conversation_id, position=position, **values

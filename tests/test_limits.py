@@ -5,6 +5,7 @@ in memory, and in the store on a real SQLite file and a real PostgreSQL server."
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,7 +16,7 @@ from sqlalchemy import text
 from chat import ChatError, ErrorKind, Settings, Status
 from chat.limits import Caller, Counters, Limit, MemoryCounters, Quota, QuotaRules, worst_case_tokens
 from chat.store import Store
-from tests.conftest import Chat, make_settings
+from tests.conftest import Chat, make_settings, write_pdf
 from tests.upstream import TEST_KEY, Failure, text_reply
 
 ANN = Caller("visitor:ann", "192.0.2.1")
@@ -341,3 +342,13 @@ async def test_the_store_forgets_earlier_days_and_idle_scopes(store):
 async def column(store: Store, sql: str) -> list[object]:
     async with store._engine.connect() as conn:  # past the store's own methods: what is really kept
         return list((await conn.execute(text(sql))).scalars())
+
+
+def test_the_worst_case_counts_each_pdf_page_at_the_most_a_page_costs(tmp_path):
+    pdf = base64.b64encode(write_pdf(tmp_path / "three.pdf", pages=3).read_bytes()).decode("ascii")
+    document = {
+        "type": "document",
+        "source": {"type": "base64", "media_type": "application/pdf", "data": pdf},
+    }
+    request = {"max_tokens": 10, "messages": [{"role": "user", "content": [document]}]}
+    assert 3 * 8_000 <= worst_case_tokens(request) < 3 * 8_000 + 200

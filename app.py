@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> None:
     """Load .env, build the app and serve it."""
     load_dotenv(Path.cwd() / ".env")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("httpx", "httpx2"):  # a line per HTTP request, Gradio's own start-up checks included
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     args = parse_args(argv)
     try:
         settings, server = Settings.from_env(), ServerSettings.from_env()
@@ -57,16 +59,32 @@ def main(argv: list[str] | None = None) -> None:
         )  # builds the provider's client: missing extras or credentials fail here
     except ChatError as error:
         raise SystemExit(f"Configuration error: {error.message}") from None
-    log.info("model %s (%s)", settings.defaults.model, settings.client.backend)
+    log.info("answering with %s", answerer(settings, demo))
     if args.share and server.auth is None and not settings.offline:
         log.warning("share link without a password: anyone with the link chats on your key")
     serve(demo, server, host=args.host, port=args.port, share=args.share)
 
 
+def answerer(settings: Settings, demo: gr.Blocks) -> str:
+    """Who answers, for the start-up log: the model's name and ID and its backend, or the offline model."""
+    if settings.offline:
+        return "the offline demo model (no ANTHROPIC_API_KEY set): replies are canned, nothing is billed"
+    model = settings.defaults.model
+    choice = demo.chat_page.service.models.get(model)  # type: ignore[attr-defined]
+    label = choice.label if choice is not None and choice.label != model else None
+    return f"{label} ({model}), {settings.client.backend}" if label else f"{model}, {settings.client.backend}"
+
+
 def serve(demo: gr.Blocks, server: ServerSettings, host: str | None, port: int | None, share: bool) -> None:
     """Serve the app until interrupted; say clearly when the share link could not be opened."""
-    start(demo, server, server_name=host, server_port=port, share=share)
-    if share and not demo.share_url:
+    # quiet: Gradio's own hints name its launch() arguments, not this app's flags; ours follow.
+    start(demo, server, server_name=host, server_port=port, share=share, quiet=True)
+    log.info("serving on %s", demo.local_url)
+    if not share:
+        log.info("for a public link, run: python app.py --share (README: Share a link)")
+    elif demo.share_url:
+        log.info("public share link: %s (it lasts up to a week, or until this app stops)", demo.share_url)
+    else:
         # Gradio prints why the tunnel failed and carries on serving locally; make that unmissable.
         log.error(
             "Could not open a share link (the tunnel to the share server failed). "

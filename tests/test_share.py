@@ -81,3 +81,19 @@ def test_python_app_py_share_offline_reports_the_failure_and_keeps_serving():
     assert f"{SHARE_FAILED} (the tunnel to the share server failed)" in output
     assert f"still serves on {running.url}" in output
     assert "\u201cstill here?\u201d" in answer_text(updates[-1])
+
+
+def test_the_start_up_log_names_this_apps_share_flag_not_gradios_launch_argument(served, caplog, capsys):
+    with caplog.at_level(logging.INFO, logger="app"):
+        app.main(["--port", str(free_port())])
+
+    assert "python app.py --share" in caplog.text
+    assert "share=True" not in capsys.readouterr().out
+
+
+def test_the_offline_start_up_asks_no_model_list_and_says_who_answers(served, caplog):
+    with caplog.at_level(logging.INFO):
+        app.main(["--port", str(free_port())])
+
+    assert "/v1/models" not in caplog.text
+    assert "the offline demo model (no ANTHROPIC_API_KEY set)" in caplog.text

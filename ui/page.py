@@ -29,7 +29,7 @@ from chat.errors import ErrorKind, explain
 from chat.exchange import Exchange, Status
 from chat.export import export_json, export_markdown, loaded_options, loaded_title, printable, read_export
 from chat.library import Library
-from chat.models import ModelChoice, list_models, with_model
+from chat.models import BUILT_IN_MODELS, ModelChoice, list_models, with_model
 from chat.options import EFFORT_LEVELS
 from chat.reply import Reply
 from chat.store import ConversationInfo, title_for
@@ -600,7 +600,12 @@ def _text_of(content: Any) -> str:
 
 
 def available_models(settings: Settings) -> list[ModelChoice]:
-    """The models to offer, asked of the API once at start (the built-in list if it cannot say)."""
+    """The models to offer, asked of the API once at start (the built-in list if it cannot say).
+
+    The offline model is not asked: it lists the built-in models, and a request to it is only noise.
+    """
+    if settings.offline:
+        return with_model(BUILT_IN_MODELS, settings.defaults.model)
 
     async def ask() -> list[ModelChoice]:
         client = make_client(settings.client)  # its own client: this runs on a throwaway event loop

@@ -17,10 +17,11 @@ from chat import env
 from chat.limits import QuotaRules
 from chat.options import DEFAULT_MODEL, TurnOptions
 
-# The IDs differ per provider; set your own as needed. Vertex AI uses `name@date`, Bedrock
-# `anthropic.name-date-v1:0` behind a `global.` or region inference profile.
-DEFAULT_VERTEX_MODEL = "claude-sonnet-4-5@20250929"
-DEFAULT_BEDROCK_MODEL = "global.anthropic.claude-sonnet-4-5-20250929-v1:0"
+# The IDs differ per provider; set your own as needed. Claude Sonnet 5.5 is `claude-sonnet-5-5` on
+# Vertex AI (no `@date` suffix, unlike the 4.x models) and `anthropic.claude-sonnet-5-5` on Bedrock,
+# here behind the `global.` cross-region inference profile.
+DEFAULT_VERTEX_MODEL = "claude-sonnet-5-5"
+DEFAULT_BEDROCK_MODEL = "global.anthropic.claude-sonnet-5-5"
 PROVIDERS = ("anthropic", "vertex", "bedrock", "offline")
 MODEL_VARIABLES = {"anthropic": "CHAT_MODEL", "vertex": "CHAT_VERTEX_MODEL", "bedrock": "CHAT_BEDROCK_MODEL"}
 DEFAULT_MODELS = {

@@ -126,10 +126,11 @@ def test_each_provider_reads_its_own_model_variable():
     assert models == ["a", "v@1", "b-v1:0"]
 
 
-def test_each_provider_has_a_model_id_in_its_own_format_by_default():
+def test_each_provider_defaults_to_claude_sonnet_5_5_in_its_own_id_format():
     vertex = Settings.from_env({"CHAT_PROVIDER": "vertex"}).defaults.model
     bedrock = Settings.from_env({"CHAT_PROVIDER": "bedrock"}).defaults.model
-    assert "@" in vertex and bedrock.endswith("-v1:0") and "anthropic.claude" in bedrock
+    assert vertex == "claude-sonnet-5-5"  # Vertex AI's ID for it: no @date suffix
+    assert bedrock == "global.anthropic.claude-sonnet-5-5"  # the global inference profile
 
 
 def test_an_unknown_provider_is_refused_with_the_choices():
@@ -168,7 +169,7 @@ async def test_vertex_puts_project_region_and_model_in_the_url_and_signs_with_go
     request = recorder.requests[0]
     assert str(request.url) == (
         "https://us-east5-aiplatform.googleapis.com/v1/projects/my-project/locations/us-east5"
-        "/publishers/anthropic/models/claude-sonnet-4-5@20250929:streamRawPredict"
+        "/publishers/anthropic/models/claude-sonnet-5-5:streamRawPredict"
     )
     assert request.headers["authorization"] == f"Bearer {google_token_file}"
     assert "model" not in recorder.body_sent

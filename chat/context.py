@@ -98,8 +98,9 @@ async def check_fits(client: Any, request: Mapping[str, Any], window: int) -> in
         return counted
     raise ChatError(
         ErrorKind.CONTEXT_TOO_LONG,
-        f"This conversation is {counted:,} tokens long; with up to {max_tokens:,} for the answer it "
-        f"would not fit the {window:,}-token context window of {model}. Nothing was sent.",
+        f"With this message the conversation is {counted:,} tokens long; with up to {max_tokens:,} "
+        f"more for the answer it would not fit the {window:,}-token context window of {model}. "
+        "Nothing was sent.",
         counted=counted,
         max_tokens=max_tokens,
         window=window,

@@ -119,8 +119,9 @@ class ChatService:
         """Start Claude's answer to a message and its files; use it with `async with`.
 
         The exchange is recorded at once. A message refused by its content raises ChatError here;
-        one over the caller's rate or budget fails when the reply starts. Either way it is
-        recorded as failed, and nothing is sent.
+        one over the caller's rate or budget, or past the model's context window (counted first
+        when near it), fails when the reply starts. Either way it is recorded as failed, and
+        nothing is sent.
         """
         exchange = self.record(conversation, text)
         return self.answer(conversation, exchange, text, files, options=options, caller=caller)

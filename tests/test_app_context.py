@@ -40,7 +40,7 @@ def test_a_message_that_would_not_fit_is_refused_and_nothing_reaches_claude(tmp_
     with nearly_full_app(tmp_path / "data", counted=960) as (client, api):
         chat(client, "hello")
         shown = notice(chat(client, "and one more thing")[-1])
-        assert "960 tokens long; with up to 100 for the answer" in shown
+        assert "the conversation is 960 tokens long; with up to 100 more for the answer" in shown
         assert "1,000-token context window" in shown and "Nothing was sent" in shown
         assert "Start a new chat, undo earlier turns" in shown
         assert len(api.counted) == 1 and api.counted[0]["messages"][-1]["content"] == "and one more thing"

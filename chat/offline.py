@@ -53,7 +53,7 @@ def offline_script(delay: float = 0.04) -> Script:
 
 
 def offline_transport(delay: float = 0.04) -> ScriptTransport:
-    """An httpx2 transport that answers like the offline model (and lists the built-in models)."""
+    """An httpx2 transport that answers like the offline model (lists the built-in models, counts tokens)."""
     return ScriptTransport(offline_script(delay), BUILT_IN_MODELS, record=False)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from chat.blocks import block_text
 from chat.client import ChatClient
+from chat.context import check_fits
 from chat.errors import ChatError, ended_early, explain
 from chat.exchange import Exchange, Status, Timings
 from chat.limits import Caller, Quota, Reservation, StreamSlots, worst_case_tokens
@@ -65,7 +66,9 @@ class Reply:
     HTTP stream at once, so the API stops generating. The exchange is complete, stopped or
     failed when the reply ends, and `on_end` is called once with it. Before anything is sent,
     the caller's message is counted against its rates and the request's worst case reserved in
-    the budgets; the reservation settles on the API's count when the reply ends.
+    the budgets; the reservation settles on the API's count when the reply ends. With
+    `count_within`, the request is near that context window: it is counted first (between the
+    two), and one that does not fit is refused, never sent nor charged to a budget.
     """
 
     def __init__(
@@ -75,6 +78,7 @@ class Reply:
         exchange: Exchange,
         on_end: Callable[[Reply], None] = lambda reply: None,
         caller: Caller | None = None,
+        count_within: int | None = None,
     ) -> None:
         # The whole body to send, messages and their base64 files included: dropped once sent,
         # so an ended reply (a conversation keeps its last) holds none of its files.
@@ -82,6 +86,7 @@ class Reply:
         self.model = str(request.get("model", ""))
         self.exchange = exchange
         self.caller = caller or Caller()
+        self.count_within = count_within
         self.message: Any = None  # the SDK's final message, once complete
         self._upstream = upstream
         self._on_end = on_end
@@ -178,6 +183,9 @@ class Reply:
         try:
             if upstream.quota is not None:
                 await upstream.quota.admit(self.caller)
+            if self.count_within is not None:
+                await check_fits(upstream.client, self._request or {}, self.count_within)
+            if upstream.quota is not None:
                 reservation = await upstream.quota.reserve(
                     self.caller, worst_case_tokens(self._request or {})
                 )

@@ -10,13 +10,14 @@ from typing import Any
 from chat.attachments import check_request, file_name, load_attachment
 from chat.client import ChatClient, make_client
 from chat.config import Settings
+from chat.context import ContextUse, context_use, needs_count, tokens_after
 from chat.conversation import Conversation
 from chat.errors import ChatError, explain, refused
 from chat.exchange import Exchange, Prompt, Status
 from chat.files import FileRef, FileStore
 from chat.history import History, history, user_message
 from chat.limits import Caller, Counters, Quota, StreamSlots
-from chat.models import BUILT_IN_MODELS, ModelChoice, catalog
+from chat.models import BUILT_IN_MODELS, ModelChoice, catalog, context_window
 from chat.options import TurnOptions
 from chat.reply import Reply, Upstream
 from chat.usage import PriceTable, turn_stats
@@ -75,6 +76,21 @@ class ChatService:
         options = options or self.settings.defaults
         return history(conversation.exchanges, options.system_prompt, self.files)
 
+    def context_window(self, model: str) -> int:
+        """How many input tokens this model takes (as models.list said, or as documented)."""
+        return context_window(self.models, model)
+
+    def context(self, conversation: Conversation, options: TurnOptions | None = None) -> ContextUse:
+        """How full the conversation's context window is, for a next request under these options."""
+        options = options or self.settings.defaults
+        return context_use(conversation.exchanges, self.context_window(options.model))
+
+    def context_after(self, exchange: Exchange) -> ContextUse | None:
+        """How full the context window was once this exchange ended (None: no usage reported)."""
+        used = tokens_after(exchange)
+        model = str(exchange.request.get("model") or exchange.model)  # the id asked for: a listed one
+        return None if used is None else ContextUse(used, self.context_window(model))
+
     def request(
         self, conversation: Conversation, options: TurnOptions | None = None, prompt: Prompt | None = None
     ) -> dict[str, Any]:
@@ -103,8 +119,9 @@ class ChatService:
         """Start Claude's answer to a message and its files; use it with `async with`.
 
         The exchange is recorded at once. A message refused by its content raises ChatError here;
-        one over the caller's rate or budget fails when the reply starts. Either way it is
-        recorded as failed, and nothing is sent.
+        one over the caller's rate or budget, or past the model's context window (counted first
+        when near it), fails when the reply starts. Either way it is recorded as failed, and
+        nothing is sent.
         """
         exchange = self.record(conversation, text)
         return self.answer(conversation, exchange, text, files, options=options, caller=caller)
@@ -130,12 +147,15 @@ class ChatService:
             error = explain(failure)
             exchange.status, exchange.error = Status.FAILED, error
             raise error from failure
+        window = self.context_window(options.model)
+        used = context_use(conversation.exchanges[: exchange.context], window).used
         reply = Reply(
             self.upstream,
             request,
             exchange,
             on_end=lambda ended: self._ended(conversation, ended),
             caller=caller or Caller(),
+            count_within=window if needs_count(used, request, window) else None,
         )
         conversation.last_reply = reply
         return reply

@@ -115,14 +115,21 @@ def split_into_chunks(text: str, words_per_chunk: int = 3) -> list[str]:
 
 
 def model_list(models: Sequence[Any]) -> dict[str, Any]:
-    """A GET /v1/models response body listing these models (anything with id, label, effort_levels)."""
-    data = [model_info(m.id, m.label, m.effort_levels, m.can_disable_thinking) for m in models]
+    """A GET /v1/models response body listing these models (anything with id, label, effort_levels...)."""
+    data = [
+        model_info(m.id, m.label, m.effort_levels, m.can_disable_thinking, getattr(m, "context_window", None))
+        for m in models
+    ]
     first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
     return {"data": data, "has_more": False, "first_id": first, "last_id": last}
 
 
 def model_info(
-    model_id: str, label: str, effort_levels: Sequence[str] = (), can_disable_thinking: bool = False
+    model_id: str,
+    label: str,
+    effort_levels: Sequence[str] = (),
+    can_disable_thinking: bool = False,
+    max_input_tokens: int | None = None,
 ) -> dict[str, Any]:
     """One entry of GET /v1/models, with the capabilities the chat reads."""
     no = {"supported": False}
@@ -139,7 +146,7 @@ def model_info(
         server_tools={"supported": False, "code_execution": no, "web_search": no},
         thinking={"supported": True, "types": thinking_types},
     )
-    return {
+    info: dict[str, Any] = {
         "type": "model",
         "id": model_id,
         "display_name": label,
@@ -147,6 +154,9 @@ def model_info(
         "lifecycle": "active",
         "capabilities": capabilities,
     }
+    if max_input_tokens is not None:
+        info["max_input_tokens"] = max_input_tokens
+    return info
 
 
 def recorded(path: str | Path) -> list[bytes]:
@@ -201,6 +211,21 @@ class Failure:
 
 Response = Stream | Failure
 Script = Callable[[dict[str, Any]], Response]
+Count = Callable[[dict[str, Any]], "int | Failure"]  # a count_tokens body -> its input tokens, or an error
+COUNTED_FIELDS = ("system", "messages", "tools")
+
+
+def rough_count(body: dict[str, Any]) -> int:
+    """A count_tokens answer from the body alone: about four characters a token of what it counts."""
+    counted = {key: body[key] for key in COUNTED_FIELDS if key in body}
+    return max(1, len(json.dumps(counted, ensure_ascii=False)) // 4)
+
+
+def count_reply(result: int | Failure) -> tuple[int, bytes]:
+    """The status and JSON body of a POST /v1/messages/count_tokens response."""
+    if isinstance(result, Failure):
+        return result.status, result.body()
+    return 200, json.dumps({"input_tokens": result}).encode()
 
 
 @dataclass
@@ -231,13 +256,18 @@ def pauses(stream: Stream) -> Iterator[tuple[int, bytes, float]]:
 
 
 class ScriptTransport(httpx2.AsyncBaseTransport):
-    """Serves a script in process: POST /v1/messages streams, GET /v1/models lists `models`."""
+    """Serves a script in process: POST /v1/messages streams, GET /v1/models lists `models`,
+    POST /v1/messages/count_tokens answers as `count` says."""
 
-    def __init__(self, script: Script, models: Sequence[Any] = (), *, record: bool = True) -> None:
+    def __init__(
+        self, script: Script, models: Sequence[Any] = (), *, record: bool = True, count: Count = rough_count
+    ) -> None:
         self.script = script
         self.models = models
+        self.count = count
         self.record = record  # keep every call (tests); off for the offline model, which runs for days
-        self.calls: list[UpstreamCall] = []
+        self.calls: list[UpstreamCall] = []  # POST /v1/messages only
+        self.counted: list[dict[str, Any]] = []  # the count_tokens bodies, oldest first
 
     @property
     def requests(self) -> list[dict[str, Any]]:
@@ -247,6 +277,12 @@ class ScriptTransport(httpx2.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         if request.method == "GET" and request.url.path.endswith("/v1/models"):
             return httpx2.Response(200, json=model_list(self.models))
+        if request.method == "POST" and request.url.path.endswith("/v1/messages/count_tokens"):
+            body = json.loads(await request.aread())
+            if self.record:
+                self.counted.append(body)
+            status, content = count_reply(self.count(body))
+            return httpx2.Response(status, headers={"content-type": "application/json"}, content=content)
         if request.method != "POST" or not request.url.path.endswith("/v1/messages"):
             return httpx2.Response(404, content=Failure(404, "not_found_error", "No such route").body())
         call = UpstreamCall(json.loads(await request.aread()), dict(request.headers), time.monotonic())

@@ -2,7 +2,7 @@
 
 It serves a script of the fake-upstream language (tests/upstream.py, chat/wire.py) over TCP,
 records every request it gets, and notices at once when a client hangs up mid-stream.
-GET /v1/models lists `models`.
+GET /v1/models lists `models`; POST /v1/messages/count_tokens answers as `count` says.
 """
 
 from __future__ import annotations
@@ -17,17 +17,31 @@ from collections.abc import Callable
 from typing import Any
 
 from chat.models import BUILT_IN_MODELS
-from chat.wire import STALL_LIMIT, Failure, HangUp, Response, Script, UpstreamCall, model_list, pauses
+from chat.wire import (
+    STALL_LIMIT,
+    Count,
+    Failure,
+    HangUp,
+    Response,
+    Script,
+    UpstreamCall,
+    count_reply,
+    model_list,
+    pauses,
+    rough_count,
+)
 from tests.upstream import echo_script
 
 
 class LoopbackMessagesAPI:
     """Serves POST /v1/messages on 127.0.0.1 in a thread of its own; use as a context manager."""
 
-    def __init__(self, script: Script | None = None) -> None:
+    def __init__(self, script: Script | None = None, count: Count = rough_count) -> None:
         self.script = script or echo_script()
+        self.count = count
         self.models: list[dict[str, Any]] | Failure = model_list(BUILT_IN_MODELS)["data"]
-        self.exchanges: list[UpstreamCall] = []
+        self.exchanges: list[UpstreamCall] = []  # POST /v1/messages only
+        self.counted: list[dict[str, Any]] = []  # the count_tokens bodies, oldest first
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -76,7 +90,10 @@ class LoopbackMessagesAPI:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             method, path, headers, body = await _read_request(reader)
-            if method == "POST" and path.startswith("/v1/messages"):
+            if method == "POST" and path.split("?")[0] == "/v1/messages/count_tokens":
+                self.counted.append(json.loads(body))
+                await _send_json(writer, *count_reply(self.count(self.counted[-1])))
+            elif method == "POST" and path.startswith("/v1/messages"):
                 exchange = UpstreamCall(json.loads(body), headers, time.monotonic())
                 self.exchanges.append(exchange)
                 await self._respond(self.script(exchange.body), exchange, reader, writer)
@@ -180,6 +197,10 @@ async def _send_models(writer: asyncio.StreamWriter, models: list[dict[str, Any]
         return
     first, last = (models[0]["id"], models[-1]["id"]) if models else (None, None)
     body = json.dumps({"data": models, "has_more": False, "first_id": first, "last_id": last})
-    head = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
-    writer.write(f"{head}connection: close\r\n\r\n".encode() + body.encode())
+    await _send_json(writer, 200, body.encode())
+
+
+async def _send_json(writer: asyncio.StreamWriter, status: int, body: bytes) -> None:
+    head = f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}\r\ncontent-type: application/json\r\n"
+    writer.write(f"{head}content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode() + body)
     await writer.drain()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anthropic
 
 from chat import ClientSettings, make_client
-from chat.models import BUILT_IN_MODELS, ModelChoice, list_models, with_model
+from chat.models import BUILT_IN_MODELS, DEFAULT_CONTEXT_WINDOW, ModelChoice, list_models, with_model
 from chat.wire import model_info
 from tests.loopback_api import LoopbackMessagesAPI
 from tests.upstream import TEST_KEY, Failure
@@ -55,3 +55,17 @@ def test_a_configured_model_missing_from_the_list_is_added_first():
     models = with_model(BUILT_IN_MODELS, "claude-custom-1")
     assert models[0] == ModelChoice("claude-custom-1", "claude-custom-1")
     assert with_model(BUILT_IN_MODELS, "claude-haiku-5-5") == list(BUILT_IN_MODELS)
+
+
+async def test_the_listed_max_input_tokens_is_the_models_context_window():
+    with LoopbackMessagesAPI() as api:
+        api.models = [
+            model_info("claude-new-6", "Claude New 6", max_input_tokens=123_456),
+            model_info("claude-plain", "Claude Plain"),
+        ]
+        models = await list_models(loopback_client(api))
+    assert [m.context_window for m in models] == [123_456, DEFAULT_CONTEXT_WINDOW]
+
+
+def test_the_built_in_models_have_the_documented_one_million_token_window():
+    assert {m.context_window for m in BUILT_IN_MODELS} == {1_000_000}

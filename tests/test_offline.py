@@ -48,3 +48,11 @@ async def test_offline_model_is_used_even_with_a_key_when_forced():
     assert service.settings.offline
     reply, _ = await reply_to(service, "hi")
     assert "offline demo model" in reply.text
+
+
+async def test_the_offline_model_counts_tokens():
+    client = offline_service().client
+    counted = await client.messages.count_tokens(
+        model="offline-demo", messages=[{"role": "user", "content": "How many tokens is this?"}]
+    )
+    assert counted.input_tokens > 0

@@ -11,6 +11,7 @@ from typing import Any
 import gradio as gr
 
 from chat import BlockDelta, Reply, Status, ThinkingDelta
+from chat.context import ContextUse
 from chat.options import TurnOptions
 from chat.store import INTERRUPTED_MESSAGE, Store
 from chat.usage import estimate_tokens
@@ -25,6 +26,7 @@ from ui.render import (
     THINKING_TITLE,
     USAGE_TITLE,
     exchange_messages,
+    short_count,
     shown,
 )
 
@@ -104,6 +106,43 @@ async def test_a_complete_answer_ends_with_a_collapsed_usage_line_and_no_other_n
     assert "to first token" in usage["log"] and "tokens/s" in usage["log"]
     body = notes[USAGE_TITLE].content
     assert "This chat so far" in body and "1 answer" in body
+
+
+async def metered(used: int, window: int) -> list[gr.ChatMessage]:
+    chat = Chat(text_reply("Hi"))
+    reply = await chat.send("q")
+    spend, context = chat.conversation.spend, ContextUse(used, window)
+    return exchange_messages(shown(reply.exchange), chat.service.prices, spend, context=context)
+
+
+async def test_the_receipt_says_how_full_the_context_window_is():
+    notes = titled(await metered(12_345, 200_000))
+    assert "Context: 12.3k of 200k tokens" in notes[USAGE_TITLE].metadata["log"]
+    assert "Context: 12.3k of 200k tokens (6% of the model's context window)" in notes[USAGE_TITLE].content
+    assert list(notes) == [USAGE_TITLE]  # far from full: no warning
+
+
+async def test_from_eighty_percent_a_warning_says_to_start_a_new_chat_or_undo():
+    messages = await metered(850_000, 1_000_000)
+    warning = messages[-1]
+    assert title_of(warning) == "\u26a0\ufe0f Context 85% full" and "status" not in warning.metadata
+    assert "850k of the model's 1M-token context window" in warning.content
+    assert "Start a new chat (or undo earlier turns)" in warning.content
+
+
+async def test_just_under_eighty_percent_there_is_no_warning():
+    assert list(titled(await metered(799_999, 1_000_000))) == [USAGE_TITLE]
+
+
+def test_token_counts_read_as_people_say_them():
+    assert [short_count(n) for n in (950, 12_345, 200_000, 999_949, 1_000_000, 1_234_567)] == [
+        "950",
+        "12.3k",
+        "200k",
+        "999.9k",
+        "1M",
+        "1.2M",
+    ]
 
 
 async def test_live_views_carry_no_receipt_until_the_reply_ends():

@@ -243,7 +243,11 @@ class ChatPage:
         """An ended exchange as chat messages, with its receipt."""
         spend = conversation.spend if conversation is not None else None
         return exchange_messages(
-            shown(exchange), self.service.prices, spend, allow_remote_images=self.server.allow_remote_images
+            shown(exchange),
+            self.service.prices,
+            spend,
+            allow_remote_images=self.server.allow_remote_images,
+            context=self.service.context_after(exchange),
         )
 
     async def redraw(

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import gradio as gr
 
 from chat import blocks
+from chat.context import ContextUse
 from chat.errors import ChatError
 from chat.exchange import Exchange, Status, Timings
 from chat.usage import PriceTable, Spend, TokenUsage, TurnStats, turn_stats
@@ -29,6 +30,7 @@ STOPPED_TITLE = "Stopped"
 INTERRUPTED_TITLE = "Interrupted"
 SOURCES_TITLE = "Sources"
 NOTICE_TITLE = "\u26a0\ufe0f Error"
+CONTEXT_WARNING_SIGN = "\u26a0\ufe0f"
 NOT_RUN = "This app runs no tools, so Claude was told it could not be run."
 # Inline code wraps anywhere rather than widening its message: a long unbroken run is shown as
 # inline code (ui/gradio_fixes.py, fix 9), and Gradio's own rule lets it overflow the bubble.
@@ -61,8 +63,13 @@ def exchange_messages(
     spend: Spend | None = None,
     *,
     allow_remote_images: bool = False,
+    context: ContextUse | None = None,
 ) -> list[gr.ChatMessage]:
-    """The chat messages of one answer: each block in order, cited sources, then how it ended."""
+    """The chat messages of one answer: each block in order, cited sources, then how it ended.
+
+    With `context` (how full the window was once it ended), the receipt says so, and from 80%
+    a warning says what to do.
+    """
     messages: list[gr.ChatMessage] = []
     sources = blocks.Sources()
 
@@ -98,7 +105,9 @@ def exchange_messages(
     if exchange.status.ended:
         messages += _ending_notes(exchange)
         if prices is not None and exchange.status is not Status.FAILED:
-            messages.append(usage_box(turn_stats(exchange, prices), spend, prices))
+            messages.append(usage_box(turn_stats(exchange, prices), spend, prices, context))
+            if context is not None and context.near:
+                messages.append(context_warning(context))
         if exchange.error is not None:
             messages.append(notice_message(exchange.error))
         elif exchange.status is Status.FAILED:
@@ -216,7 +225,9 @@ def _ending_notes(exchange: Exchange) -> list[gr.ChatMessage]:
     return []
 
 
-def usage_box(stats: TurnStats, spend: Spend | None, prices: PriceTable) -> gr.ChatMessage:
+def usage_box(
+    stats: TurnStats, spend: Spend | None, prices: PriceTable, context: ContextUse | None = None
+) -> gr.ChatMessage:
     """The compact usage line of one answer, with the conversation's total in its body."""
     approx = "≈ " if stats.estimated else ""
     parts = [f"{approx}{_usage_line(stats.usage)}", _cost(stats.cost, approx)]
@@ -224,6 +235,8 @@ def usage_box(stats: TurnStats, spend: Spend | None, prices: PriceTable) -> gr.C
         parts.append(f"{stats.time_to_first_token:.2f} s to first token")
     if stats.tokens_per_second is not None:
         parts.append(f"{approx}{stats.tokens_per_second:.0f} tokens/s")
+    if context is not None:
+        parts.append(context_line(context))
     model = literal(stats.model)
     body = [f"This answer ({model}): {approx}{_usage_detail(stats.usage)}; {_cost(stats.cost, approx)}."]
     if stats.estimated:
@@ -237,8 +250,40 @@ def usage_box(stats: TurnStats, spend: Spend | None, prices: PriceTable) -> gr.C
             f"This chat so far ({spend.answers} answer{'s' * (spend.answers > 1)}, retries and stops "
             f"included): {_usage_detail(spend.usage)}; {total}${spend.cost:.4f}{unpriced}."
         )
+    if context is not None:
+        body.append(
+            f"{context_line(context)} ({_percent(context)}% of the model's context window): what the "
+            "next message starts from."
+        )
     body.append(f"Costs are estimates from list prices checked {prices.checked}: {prices.source}")
     return box(USAGE_TITLE, "\n\n".join(body), log=" · ".join(parts), status="done")
+
+
+def context_line(context: ContextUse) -> str:
+    """The meter: "Context: 12.3k of 200k tokens"."""
+    return f"Context: {short_count(context.used)} of {short_count(context.window)} tokens"
+
+
+def context_warning(context: ContextUse) -> gr.ChatMessage:
+    """The warning from 80% of the context window: how full it is, and what to do before it fills."""
+    body = (
+        f"This chat uses {short_count(context.used)} of the model's {short_count(context.window)}-token "
+        "context window. Start a new chat (or undo earlier turns) soon: a message that does not fit "
+        "is refused, and nothing is sent."
+    )
+    return box(f"{CONTEXT_WARNING_SIGN} Context {_percent(context)}% full", body)
+
+
+def short_count(tokens: int) -> str:
+    """A token count as people say it: 950, 12.3k, 200k, 1.2M."""
+    if tokens < 1_000:
+        return str(tokens)
+    size, suffix = (1_000, "k") if round(tokens / 1_000, 1) < 1_000 else (1_000_000, "M")
+    return f"{tokens / size:.1f}".removesuffix(".0") + suffix
+
+
+def _percent(context: ContextUse) -> int:
+    return int(context.fraction * 100)  # rounded down: 79.9% full does not read as 80%
 
 
 def _usage_line(usage: TokenUsage) -> str:

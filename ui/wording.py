@@ -13,7 +13,9 @@ REMEDIES = {
         "Choose another model in Settings, or set CHAT_MODEL to a model your key can use, "
         "such as claude-sonnet-5-5 (and check ANTHROPIC_BASE_URL, if set)."
     ),
-    ErrorKind.CONTEXT_TOO_LONG: "Start a new chat, or send a shorter message.",
+    ErrorKind.CONTEXT_TOO_LONG: (
+        "Start a new chat, undo earlier turns, send a shorter message, or lower Max tokens in Settings."
+    ),
     ErrorKind.INVALID_REQUEST: (
         "Check the model, max tokens and system prompt in Settings, or rephrase the message."
     ),

@@ -33,15 +33,17 @@ class TokenUsage:
         """Read the API's usage (as plain data; the 1-hour cache writes are split out when it says)."""
         written = usage.get("cache_creation_input_tokens") or 0
         one_hour = (usage.get("cache_creation") or {}).get("ephemeral_1h_input_tokens") or 0
-        server_tools = usage.get("server_tool_use") or {}
+        server_tools = usage.get("server_tool_use")
+        if not isinstance(server_tools, Mapping):  # a loaded export may hold anything here
+            server_tools = {}
         return cls(
             input=usage.get("input_tokens") or 0,
             output=usage.get("output_tokens") or 0,
             cache_read=usage.get("cache_read_input_tokens") or 0,
             cache_write_5m=written - one_hour,
             cache_write_1h=one_hour,
-            web_searches=server_tools.get("web_search_requests") or 0,
-            web_fetches=server_tools.get("web_fetch_requests") or 0,
+            web_searches=_count(server_tools.get("web_search_requests")),
+            web_fetches=_count(server_tools.get("web_fetch_requests")),
         )
 
     @property
@@ -215,6 +217,10 @@ class Spend:
             unpriced=self.unpriced + (stats.cost is None),
             estimated=self.estimated or stats.estimated,
         )
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _rate(tokens: int, start: float | None, end: float | None) -> float | None:

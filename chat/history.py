@@ -7,9 +7,9 @@
 - Every `tool_use` is answered in the next user message by a `tool_result` (this app runs no
   client tools, so it says so as an error), and the request carries those tools' definitions.
 - An answer that used a server tool (web search, web fetch) goes back as its blocks only while that
-  tool is on: the API documents no way to send `server_tool_use` and its results (or citations of
-  them) without the tool defined, and it refuses tool blocks without tools. With the tool off it
-  goes back as the text the user saw.
+  tool is on: the API documents no way to send `server_tool_use`, its results and citations of them
+  without the tool defined (and is reported to refuse tool blocks in a request without tools). With
+  the tool off it goes back as the text the user saw.
 """
 
 from __future__ import annotations

@@ -77,9 +77,8 @@ EFFORT_NOTE = (
     "models and the API version this SDK speaks reject it.) Settings apply from your next message."
 )
 DEFAULT_EFFORT = "default"
-PANEL_SIZE = (
-    7  # model, system prompt, max tokens, thinking, effort, web search, web fetch (`ChatPage.options`)
-)
+# model, system prompt, max tokens, thinking, effort, web search, web fetch (`ChatPage.options`)
+PANEL_SIZE = 7
 WEB_SEARCH_NOTE = "Claude may search the web (billed per search) and cite the pages it found."
 WEB_FETCH_NOTE = "Claude may read a whole web page or PDF whose address you give or a search found."
 UNTITLED = "New chat"

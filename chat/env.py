@@ -40,6 +40,15 @@ def choice(env: Env, name: str, choices: Sequence[str], default: str) -> str:
     return raw
 
 
+def domains(env: Env, name: str) -> tuple[str, ...]:
+    """A comma-separated list of domains (example.com, docs.example.com), without a scheme."""
+    raw = env.get(name, "").strip()
+    names = tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+    if any("://" in part or " " in part for part in names):
+        raise config_error(name, raw, "must list domains separated by commas, without http:// or https://")
+    return names
+
+
 def positive_int(env: Env, name: str, default: int) -> int:
     """A whole number above 0."""
     return _count(env, name, default, minimum=1)

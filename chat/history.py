@@ -6,11 +6,15 @@
   it came from. A stopped or failed answer goes back as the text the user saw.
 - Every `tool_use` is answered in the next user message by a `tool_result` (this app runs no
   client tools, so it says so as an error), and the request carries those tools' definitions.
+- An answer that used a server tool (web search, web fetch) goes back as its blocks only while that
+  tool is on: the API documents no way to send `server_tool_use`, its results and citations of them
+  without the tool defined (and is reported to refuse tool blocks in a request without tools). With
+  the tool off it goes back as the text the user saw.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,8 +39,10 @@ class History:
     tools: list[dict[str, Any]]  # definitions of every client tool the messages use
 
 
-def history(exchanges: Sequence[Exchange], system: str, files: FileStore) -> History:
-    """The history for a request under this system prompt."""
+def history(
+    exchanges: Sequence[Exchange], system: str, files: FileStore, server_tools: Collection[str] = ()
+) -> History:
+    """The history for a request under this system prompt, with these server tools on (by name)."""
     messages: list[MessageParam] = []
     open_calls: list[str] = []
     used: dict[str, dict[str, Any]] = {}
@@ -44,6 +50,11 @@ def history(exchanges: Sequence[Exchange], system: str, files: FileStore) -> His
         answer = assistant_content(exchange)
         if answer is None:
             continue
+        if not server_tools_used(answer) <= set(server_tools):
+            text = shown_text(exchange)
+            if not text.strip():
+                continue
+            answer = [{"type": "text", "text": text}]
         if str(exchange.request.get("system", "")) != system:
             answer = [b for b in answer if b.get("type") not in THINKING_TYPES]
         messages += [
@@ -66,6 +77,18 @@ def assistant_content(exchange: Exchange) -> list[dict[str, Any]] | None:
         return kept if any(b.get("type") not in THINKING_TYPES for b in kept) else None
     text = shown_text(exchange)
     return [{"type": "text", "text": text}] if text.strip() else None
+
+
+def server_tools_used(content: Sequence[Mapping[str, Any]]) -> set[str]:
+    """The server tools an answer's blocks call or carry results of, by tool name."""
+    used = set()
+    for block in content:
+        kind = str(block.get("type", ""))
+        if kind in blocks.SERVER_TOOL_CALLS:
+            used.add(str(block.get("name", kind)))
+        elif kind.endswith("_tool_result") and kind != "tool_result":
+            used.add(kind.removesuffix("_tool_result"))
+    return used
 
 
 def _sendable(block: Mapping[str, Any]) -> bool:

@@ -2,20 +2,59 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from chat.models import BUILT_IN_MODELS
 from chat.wire import (
+    Block,
     Script,
     ScriptedMessage,
     ScriptTransport,
+    ServerToolUseBlock,
     Stream,
     TextBlock,
     ThinkingBlock,
+    WebSearchResultBlock,
     split_into_chunks,
+    web_search_citation,
+    web_search_result,
 )
 
 OFFLINE_MODEL = "offline-demo"
+# Any message with one of these words gets the scripted web search, whether the tool is on or not.
+SEARCH_WORDS = re.compile(r"\b(search|latest|today)\b", re.IGNORECASE)
+FILLER_WORDS = {
+    "a",
+    "an",
+    "the",
+    "is",
+    "are",
+    "was",
+    "what",
+    "whats",
+    "who",
+    "how",
+    "me",
+    "for",
+    "of",
+    "please",
+}
+SEARCH_TOOL_ID = "srvtoolu_offline_demo"
+SEARCH_PAUSE_DELAYS = 20  # the search takes as long as twenty deltas: its box shows for a moment
+EXAMPLE_SOURCES = (
+    (
+        "https://example.com/offline-demo/web-search",
+        "Example source: how the offline demo searches",
+        "1 day ago",
+    ),
+    ("https://example.org/offline-demo/citations", "Example source: numbered citations", None),
+    ("https://example.net/offline-demo/sources", "Example source: the Sources box", "3 days ago"),
+)
+CITED = (
+    "Any message with search, latest or today in it gets a scripted web search.",
+    "Each cited passage gets a numbered link to its page.",
+)
 
 
 def offline_answer(messages: list[dict[str, Any]]) -> str:
@@ -35,21 +74,71 @@ def offline_answer(messages: list[dict[str, Any]]) -> str:
     )
 
 
-def offline_message(request: dict[str, Any]) -> ScriptedMessage:
-    """The whole scripted message for one Messages API request body."""
+def search_query(text: str) -> str | None:
+    """The query the offline model searches for a message; None when it asks for no search."""
+    if not SEARCH_WORDS.search(text):
+        return None
+    words = re.findall(r"[\w'-]+", text.lower())
+    kept = [word for word in words if word.replace("'", "") not in FILLER_WORDS]
+    return " ".join((kept or words)[:8])
+
+
+def offline_search(query: str, delay: float = 0.04) -> list[Block]:
+    """A scripted web search: the call, its example sources, then text citing two of them."""
+    results = [web_search_result(url, title, age) for url, title, age in EXAMPLE_SOURCES]
+    (first_url, first_title, _), (second_url, second_title, _) = EXAMPLE_SOURCES[:2]
+    first = web_search_citation(first_url, first_title, CITED[0])
+    second = web_search_citation(second_url, second_title, CITED[1])
+    return [
+        TextBlock(
+            split_into_chunks("This is the offline demo model, not Claude, so this web search is scripted.")
+        ),
+        ServerToolUseBlock(SEARCH_TOOL_ID, {"query": query}),
+        WebSearchResultBlock(SEARCH_TOOL_ID, results, pause=SEARCH_PAUSE_DELAYS * delay),
+        TextBlock(split_into_chunks(f"Here is how an answer from a search for \u201c{query}\u201d looks: ")),
+        TextBlock(
+            split_into_chunks(
+                "the first source says any message with search, latest or today gets a scripted search"
+            ),
+            [first],
+        ),
+        TextBlock([", and "]),
+        TextBlock(
+            split_into_chunks("the second says each cited passage gets a numbered link to its page"), [second]
+        ),
+        TextBlock(
+            split_into_chunks(
+                ". The sources are made-up examples, not real pages. To search the web with Claude, set "
+                "ANTHROPIC_API_KEY in .env, restart the app and turn on Web search in Settings."
+            )
+        ),
+    ]
+
+
+def offline_message(request: dict[str, Any], delay: float = 0.04) -> ScriptedMessage:
+    """The whole scripted message for one Messages API request body (a search paced by `delay`)."""
     messages = request.get("messages", [])
-    blocks: list[TextBlock | ThinkingBlock] = []
+    blocks: list[Block] = []
     if (request.get("thinking") or {}).get("type") in {"enabled", "adaptive"}:
         thought = "The user is on the offline model. I will explain that and answer in kind."
         blocks.append(ThinkingBlock(split_into_chunks(thought)))
-    blocks.append(TextBlock(split_into_chunks(offline_answer(messages))))
+    query = search_query(_text_of(messages[-1])) if messages else None
+    if query is None:
+        blocks.append(TextBlock(split_into_chunks(offline_answer(messages))))
+    else:
+        blocks += offline_search(query, delay)
     input_tokens = sum(len(_text_of(m).split()) for m in messages)
-    return ScriptedMessage(blocks, model=request.get("model", OFFLINE_MODEL), input_tokens=input_tokens)
+    return ScriptedMessage(
+        blocks,
+        model=request.get("model", OFFLINE_MODEL),
+        input_tokens=input_tokens,
+        server_tool_use=None if query is None else {"web_search_requests": 1, "web_fetch_requests": 0},
+    )
 
 
 def offline_script(delay: float = 0.04) -> Script:
     """The offline model as a script: every request gets its scripted message, paced."""
-    return lambda body: Stream.of(offline_message(body), delay=delay)
+    return lambda body: Stream.of(offline_message(body, delay), delay=delay)
 
 
 def offline_transport(delay: float = 0.04) -> ScriptTransport:

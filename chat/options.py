@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from chat import env
@@ -13,6 +14,46 @@ DEFAULT_MODEL = "claude-sonnet-5-5"
 EFFORT_LEVELS = ALL_EFFORT_LEVELS
 # "summarized" returns the thinking text; newer models default to "omitted" (a signature only).
 ADAPTIVE_THINKING = {"type": "adaptive", "display": "summarized"}
+# The newest server-tool versions SDK 2.12 types on the (non-beta) Messages API: no beta header.
+WEB_SEARCH_TOOL = "web_search_20260318"
+WEB_FETCH_TOOL = "web_fetch_20260318"
+WEB_SEARCH, WEB_FETCH = "web_search", "web_fetch"  # the tools' names, as Claude calls them
+
+
+@dataclass(frozen=True)
+class WebTools:
+    """App-wide limits of the web search and web fetch tools: uses per request, which domains."""
+
+    max_uses: int = 5
+    allowed_domains: tuple[str, ...] = ()
+    blocked_domains: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, environ: env.Env) -> WebTools:
+        """CHAT_WEB_MAX_USES, CHAT_WEB_ALLOWED_DOMAINS and CHAT_WEB_BLOCKED_DOMAINS (one of the two)."""
+        allowed = env.domains(environ, "CHAT_WEB_ALLOWED_DOMAINS")
+        blocked = env.domains(environ, "CHAT_WEB_BLOCKED_DOMAINS")
+        if allowed and blocked:
+            rule = "must be empty when CHAT_WEB_ALLOWED_DOMAINS is set (the API takes one list or the other)"
+            raise env.config_error("CHAT_WEB_BLOCKED_DOMAINS", ",".join(blocked), rule)
+        return cls(env.positive_int(environ, "CHAT_WEB_MAX_USES", 5), allowed, blocked)
+
+    def __post_init__(self) -> None:
+        if self.allowed_domains and self.blocked_domains:
+            raise ChatError(
+                ErrorKind.BAD_OPTIONS,
+                "Web tools take allowed domains or blocked domains, not both.",
+                option="web_domains",
+            )
+
+    def definition(self, tool_type: str, name: str, **extra: Any) -> dict[str, Any]:
+        """One server tool's entry in `tools`, with these limits."""
+        tool: dict[str, Any] = {"type": tool_type, "name": name, "max_uses": self.max_uses, **extra}
+        if self.allowed_domains:
+            tool["allowed_domains"] = list(self.allowed_domains)
+        if self.blocked_domains:
+            tool["blocked_domains"] = list(self.blocked_domains)
+        return tool
 
 
 @dataclass(frozen=True)
@@ -25,6 +66,9 @@ class TurnOptions:
     thinking: bool = False
     effort: str | None = None  # None: the model's default
     prompt_caching: bool = True
+    web_search: bool = False
+    web_fetch: bool = False
+    web_tools: WebTools = field(default_factory=WebTools)  # app-wide, never from a page
 
     @classmethod
     def from_env(cls, environ: env.Env, model: str = DEFAULT_MODEL) -> TurnOptions:
@@ -40,6 +84,9 @@ class TurnOptions:
             thinking=env.flag(environ, "CHAT_THINKING", default=False),
             effort=None if effort == "default" else effort,
             prompt_caching=env.flag(environ, "CHAT_PROMPT_CACHING", default=True),
+            web_search=env.flag(environ, "CHAT_WEB_SEARCH", default=False),
+            web_fetch=env.flag(environ, "CHAT_WEB_FETCH", default=False),
+            web_tools=WebTools.from_env(environ),
         )
 
     def __post_init__(self) -> None:
@@ -71,7 +118,24 @@ class TurnOptions:
             request["thinking"] = {"type": "disabled"}
         if self.effort and model is not None and self.effort in model.effort_levels:
             request["output_config"] = {"effort": self.effort}
+        if self.server_tools:
+            request["tools"] = self.server_tools
         return request
+
+    @property
+    def server_tools(self) -> list[dict[str, Any]]:
+        """The definitions of the server tools switched on (web search, web fetch), for `tools`."""
+        tools = []
+        if self.web_search:
+            tools.append(self.web_tools.definition(WEB_SEARCH_TOOL, WEB_SEARCH))
+        if self.web_fetch:
+            tools.append(self.web_tools.definition(WEB_FETCH_TOOL, WEB_FETCH, citations={"enabled": True}))
+        return tools
+
+    @property
+    def server_tool_names(self) -> frozenset[str]:
+        """The names of the server tools switched on: the ones past answers may have used and keep."""
+        return frozenset(tool["name"] for tool in self.server_tools)
 
     @classmethod
     def from_request(cls, request: dict[str, Any], fallback: TurnOptions) -> TurnOptions:
@@ -86,4 +150,17 @@ class TurnOptions:
             thinking=isinstance(thinking, dict) and thinking.get("type") in ("adaptive", "enabled"),
             effort=effort if effort in EFFORT_LEVELS else None,
             prompt_caching="cache_control" in request,
+            web_search=WEB_SEARCH in _server_tools(request.get("tools")),
+            web_fetch=WEB_FETCH in _server_tools(request.get("tools")),
+            web_tools=fallback.web_tools,
         )
+
+
+def _server_tools(tools: Any) -> set[str]:
+    """The names of the web tools a recorded request carried (their type says it is the server's)."""
+    entries: Iterable[Any] = tools if isinstance(tools, list) else ()
+    return {
+        str(tool.get("name"))
+        for tool in entries
+        if isinstance(tool, Mapping) and str(tool.get("type", "")).startswith(f"{tool.get('name')}_")
+    }

@@ -74,7 +74,7 @@ class ChatService:
     def history(self, conversation: Conversation, options: TurnOptions | None = None) -> History:
         """The messages the next request carries before its prompt, under these options."""
         options = options or self.settings.defaults
-        return history(conversation.exchanges, options.system_prompt, self.files)
+        return history(conversation.exchanges, options.system_prompt, self.files, options.server_tool_names)
 
     def context_window(self, model: str) -> int:
         """How many input tokens this model takes (as models.list said, or as documented)."""
@@ -103,8 +103,11 @@ class ChatService:
             messages.append(user_message(prompt, self.files, past.open_tool_calls))
         request["messages"] = messages
         if past.tools:
-            request["tools"] = past.tools
-            request["tool_choice"] = {"type": "none"}  # carried for the history only: none is runnable
+            request["tools"] = [*request.get("tools", ()), *past.tools]
+            if not options.server_tools:
+                request["tool_choice"] = {"type": "none"}  # carried for the history only: none is runnable
+            # With server tools on, `none` would stop the search too: Claude may choose again, and the
+            # placeholders' descriptions say they cannot be run (a call ends as "Claude asked for a tool").
         return request
 
     def stream_reply(

@@ -25,18 +25,25 @@ class TokenUsage:
     cache_read: int = 0
     cache_write_5m: int = 0
     cache_write_1h: int = 0
+    web_searches: int = 0  # server tool uses: not tokens, billed per use
+    web_fetches: int = 0
 
     @classmethod
     def from_api(cls, usage: Mapping[str, Any]) -> TokenUsage:
         """Read the API's usage (as plain data; the 1-hour cache writes are split out when it says)."""
         written = usage.get("cache_creation_input_tokens") or 0
         one_hour = (usage.get("cache_creation") or {}).get("ephemeral_1h_input_tokens") or 0
+        server_tools = usage.get("server_tool_use")
+        if not isinstance(server_tools, Mapping):  # a loaded export may hold anything here
+            server_tools = {}
         return cls(
             input=usage.get("input_tokens") or 0,
             output=usage.get("output_tokens") or 0,
             cache_read=usage.get("cache_read_input_tokens") or 0,
             cache_write_5m=written - one_hour,
             cache_write_1h=one_hour,
+            web_searches=_count(server_tools.get("web_search_requests")),
+            web_fetches=_count(server_tools.get("web_fetch_requests")),
         )
 
     @property
@@ -56,6 +63,8 @@ class TokenUsage:
             self.cache_read + other.cache_read,
             self.cache_write_5m + other.cache_write_5m,
             self.cache_write_1h + other.cache_write_1h,
+            self.web_searches + other.web_searches,
+            self.web_fetches + other.web_fetches,
         )
 
 
@@ -98,19 +107,40 @@ class Prices:
 
 
 @dataclass(frozen=True)
+class ToolPrices:
+    """US dollars per 1,000 uses of each server tool, on top of the tokens its results add."""
+
+    web_search_per_1000: float = 0.0
+    web_fetch_per_1000: float = 0.0
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ToolPrices:
+        """Read the `server_tools` entry of prices.json."""
+        return cls(float(data["web_search_per_1000"]), float(data["web_fetch_per_1000"]))
+
+    def cost(self, usage: TokenUsage) -> float:
+        """The list price of these tool uses, in US dollars."""
+        return (
+            usage.web_searches * self.web_search_per_1000 + usage.web_fetches * self.web_fetch_per_1000
+        ) / 1000
+
+
+@dataclass(frozen=True)
 class PriceTable:
-    """Prices by model id, with where they came from and when they were checked."""
+    """Prices by model id (and of the server tools), with where they came from and when checked."""
 
     models: Mapping[str, Prices]
     source: str = ""
     checked: str = ""
+    tools: ToolPrices = field(default_factory=ToolPrices)
 
     @classmethod
     def load(cls, path: Path = PRICES_FILE) -> PriceTable:
         """Read the table kept in chat/prices.json."""
         data = json.loads(path.read_text(encoding="utf-8"))
         models = {model: Prices.from_dict(entry) for model, entry in data["models"].items()}
-        return cls(models, data.get("source", ""), data.get("checked", ""))
+        tools = ToolPrices.from_dict(data["server_tools"]) if "server_tools" in data else ToolPrices()
+        return cls(models, data.get("source", ""), data.get("checked", ""), tools)
 
     def for_model(self, model: str) -> Prices | None:
         """The prices of a model id (a dated id falls back to its alias), None if unknown."""
@@ -145,7 +175,7 @@ def turn_stats(exchange: Exchange, prices: PriceTable) -> TurnStats:
     return TurnStats(
         model=model,
         usage=usage,
-        cost=model_prices.cost(usage) if model_prices else None,
+        cost=model_prices.cost(usage) + prices.tools.cost(usage) if model_prices else None,
         estimated=estimated,
         time_to_first_token=timings.first_token,
         tokens_per_second=_rate(usage.output, timings.first_token, timings.finished),
@@ -187,6 +217,10 @@ class Spend:
             unpriced=self.unpriced + (stats.cost is None),
             estimated=self.estimated or stats.estimated,
         )
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _rate(tokens: int, start: float | None, end: float | None) -> float | None:

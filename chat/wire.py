@@ -9,9 +9,10 @@ over TCP on 127.0.0.1 where sockets matter (cuts, stalls, the app process, the b
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -26,9 +27,10 @@ def sse(event: str, data: dict[str, Any]) -> bytes:
 
 @dataclass(frozen=True)
 class TextBlock:
-    """A text content block, sent as these deltas."""
+    """A text content block, sent as these deltas; then a `citations_delta` for each citation."""
 
     chunks: Sequence[str]
+    citations: Sequence[Mapping[str, Any]] = ()
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,63 @@ class ThinkingBlock:
     signature: str = "offline-signature"
 
 
-Block = TextBlock | ThinkingBlock
+@dataclass(frozen=True)
+class ServerToolUseBlock:
+    """A server tool call (`web_search`, `web_fetch`): it starts with an empty input, then the
+    input arrives as `input_json_delta` pieces (the first one empty, as the API sends it)."""
+
+    id: str
+    input: Mapping[str, Any]
+    name: str = "web_search"
+
+    @property
+    def chunks(self) -> list[str]:
+        """The input's JSON in the pieces its deltas carry."""
+        text = json.dumps(self.input, ensure_ascii=False)
+        return ["", *(text[start : start + 8] for start in range(0, len(text), 8))]
+
+
+@dataclass(frozen=True)
+class WebSearchResultBlock:
+    """A `web_search_tool_result`: the pages found, whole in its start event (it has no deltas).
+
+    `pause` is the seconds before it starts: the time the search takes.
+    """
+
+    tool_use_id: str
+    results: Sequence[Mapping[str, Any]]
+    pause: float = 0.0
+    chunks: Sequence[str] = ()
+
+
+Block = TextBlock | ThinkingBlock | ServerToolUseBlock | WebSearchResultBlock
+
+
+def web_search_result(url: str, title: str, page_age: str | None = None) -> dict[str, Any]:
+    """One page of a web search result, as the API lists it (its content encrypted, for Claude)."""
+    encrypted = f"scripted-{_digest(url)}"
+    return {
+        "type": "web_search_result",
+        "title": title,
+        "url": url,
+        "encrypted_content": encrypted,
+        "page_age": page_age,
+    }
+
+
+def web_search_citation(url: str, title: str, cited_text: str) -> dict[str, Any]:
+    """A citation of a web search result, as a `citations_delta` carries it."""
+    return {
+        "type": "web_search_result_location",
+        "url": url,
+        "title": title,
+        "encrypted_index": f"scripted-{_digest(url + cited_text)}",
+        "cited_text": cited_text,
+    }
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]  # stable, unlike hash()
 
 
 @dataclass(frozen=True)
@@ -52,6 +110,7 @@ class ScriptedMessage:
     input_tokens: int = 10
     stop_reason: str = "end_turn"
     usage_extra: dict[str, int] = field(default_factory=dict)
+    server_tool_use: dict[str, int] | None = None  # the final usage's server tool counts
 
     @property
     def output_tokens(self) -> int:
@@ -60,14 +119,28 @@ class ScriptedMessage:
 
 def message_events(message: ScriptedMessage) -> Iterator[bytes]:
     """Yield the SSE events of a streamed message, one per wire event."""
-    yield sse("message_start", _message_start(message))
-    yield sse("ping", {"type": "ping"})
+    for event, _ in _timed_events(message):
+        yield event
+
+
+def message_holds(message: ScriptedMessage) -> dict[int, float]:
+    """The extra seconds before some of a message's events (a block's `pause`), by event number."""
+    return {number: hold for number, (_, hold) in enumerate(_timed_events(message)) if hold}
+
+
+def _timed_events(message: ScriptedMessage) -> Iterator[tuple[bytes, float]]:
+    yield sse("message_start", _message_start(message)), 0.0
+    yield sse("ping", {"type": "ping"}), 0.0
     for index, block in enumerate(message.blocks):
-        yield from _block_events(index, block)
-    usage = {"output_tokens": message.output_tokens}
+        hold = block.pause if isinstance(block, WebSearchResultBlock) else 0.0
+        for number, event in enumerate(_block_events(index, block)):
+            yield event, hold if number == 0 else 0.0
+    usage: dict[str, Any] = {"output_tokens": message.output_tokens}
+    if message.server_tool_use is not None:
+        usage["server_tool_use"] = message.server_tool_use
     delta = {"stop_reason": message.stop_reason, "stop_sequence": None}
-    yield sse("message_delta", {"type": "message_delta", "delta": delta, "usage": usage})
-    yield sse("message_stop", {"type": "message_stop"})
+    yield sse("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}), 0.0
+    yield sse("message_stop", {"type": "message_stop"}), 0.0
 
 
 def error_event(error_type: str, message: str) -> bytes:
@@ -91,13 +164,23 @@ def _message_start(message: ScriptedMessage) -> dict[str, Any]:
 
 
 def _block_events(index: int, block: Block) -> Iterator[bytes]:
+    start: dict[str, Any]
+    deltas: list[dict[str, Any]]
     if isinstance(block, ThinkingBlock):
         start = {"type": "thinking", "thinking": "", "signature": ""}
         deltas = [{"type": "thinking_delta", "thinking": c} for c in block.chunks]
         deltas.append({"type": "signature_delta", "signature": block.signature})
+    elif isinstance(block, ServerToolUseBlock):
+        start = {"type": "server_tool_use", "id": block.id, "name": block.name, "input": {}}
+        deltas = [{"type": "input_json_delta", "partial_json": c} for c in block.chunks]
+    elif isinstance(block, WebSearchResultBlock):
+        results = [dict(result) for result in block.results]
+        start = {"type": "web_search_tool_result", "tool_use_id": block.tool_use_id, "content": results}
+        deltas = []
     else:
         start = {"type": "text", "text": ""}
         deltas = [{"type": "text_delta", "text": c} for c in block.chunks]
+        deltas += [{"type": "citations_delta", "citation": dict(c)} for c in block.citations]
     yield sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": start})
     for delta in deltas:
         yield sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
@@ -186,11 +269,12 @@ class Stream:
     hang_up: HangUp = "close"
     stall_after: int | None = None
     steady: bool = False  # deltas on a fixed clock (`delay` apart on average), not `delay` after each send
+    holds: Mapping[int, float] = field(default_factory=dict)  # extra seconds before these events
 
     @classmethod
     def of(cls, message: ScriptedMessage, **pacing: Any) -> Stream:
-        """The stream of a scripted message, paced as given."""
-        return cls(list(message_events(message)), **pacing)
+        """The stream of a scripted message, paced as given (its blocks' pauses included)."""
+        return cls(list(message_events(message)), holds=message_holds(message), **pacing)
 
 
 @dataclass
@@ -252,7 +336,7 @@ def pauses(stream: Stream) -> Iterator[tuple[int, bytes, float]]:
         elif number and stream.steady:
             next_delta_at = (next_delta_at or time.monotonic()) + stream.delay
             pause = max(0.0, next_delta_at - time.monotonic())
-        yield number, event, pause
+        yield number, event, pause + stream.holds.get(number, 0.0)
 
 
 class ScriptTransport(httpx2.AsyncBaseTransport):

@@ -40,7 +40,8 @@ PIRATE = {
     "system_prompt": "Be a pirate.",
     "thinking": True,
 }
-PANEL = ("model", "system_prompt", "max_tokens", "thinking", "effort")  # the Settings panel, in order
+# The Settings panel, in order
+PANEL = ("model", "system_prompt", "max_tokens", "thinking", "effort", "web_search", "web_fetch")
 WEATHER_URL = "https://world-weather.info/forecast/usa/new_york/may-2025/"
 ACCUWEATHER_URL = "https://www.accuweather.com/en/us/new-york/10021/weather-forecast/349727"
 
@@ -208,7 +209,7 @@ def test_a_loaded_export_continues_the_conversation_in_a_new_tab(app_url, loopba
     assert [Path(part["file"]).name for part in user["content"] if "file" in part] == ["red.png"]
     assert answer["content"] == [{"text": "You said: look at this", "type": "text"}]
     assert usage["metadata"]["title"] == USAGE_TITLE
-    assert panel == ["claude-sonnet-5-5", "", 4096, False, "default"]
+    assert panel == ["claude-sonnet-5-5", "", 4096, False, "default", False, False]
     chat(second, "and now?")
     assert loopback_api.requests[-1] == {
         **request,
@@ -234,6 +235,16 @@ def test_a_turn_with_panel_values_exports_them_with_its_signed_thinking(app_url,
     }
 
 
+def test_a_loaded_export_turns_web_search_back_on_in_the_panel(app_url, loopback_api):
+    first = Client(app_url, verbose=False)
+    chat(first, "look it up", web_search=True)
+    assert [tool["name"] for tool in loopback_api.requests[-1]["tools"]] == ["web_search"]
+    path = exported_files(first, web_search=True)[".json"]
+    _, *panel = loaded(Client(app_url, verbose=False), path)
+    assert dict(zip(PANEL, panel, strict=True))["web_search"] is True
+    assert dict(zip(PANEL, panel, strict=True))["web_fetch"] is False
+
+
 def test_a_loaded_export_continues_with_its_panel_values_in_a_new_session(app_url, loopback_api):
     loopback_api.script = thinking_script()
     first = Client(app_url, verbose=False)
@@ -241,7 +252,7 @@ def test_a_loaded_export_continues_with_its_panel_values_in_a_new_session(app_ur
     path = exported_files(first, **PIRATE)[".json"]
     second = Client(app_url, verbose=False)
     _, *panel = loaded(second, path)
-    assert panel == ["claude-opus-5-5", "Be a pirate.", 1000, True, "default"]
+    assert panel == ["claude-opus-5-5", "Be a pirate.", 1000, True, "default", False, False]
     chat(second, "where be the treasure?", **dict(zip(PANEL, panel, strict=True)))  # as the page would
     sent = loopback_api.requests[-1]
     assert (sent["model"], sent["system"], sent["max_tokens"]) == ("claude-opus-5-5", "Be a pirate.", 1000)

@@ -8,6 +8,7 @@ import pytest
 
 from chat import BlockDelta, ChatError, ErrorKind, Status, TextDelta, ThinkingDelta
 from chat.history import NO_TOOLS
+from chat.options import TurnOptions
 from tests.conftest import Chat, assert_valid_history, write_image
 from tests.upstream import fixture, text_reply
 from ui.gradio_fixes import exchanges_on_screen
@@ -214,8 +215,9 @@ async def test_a_history_with_a_tool_use_keeps_the_api_rules():
 
 async def test_a_web_search_answer_goes_back_with_its_search_results_and_citations_unchanged():
     chat = Chat(fixture("web_search.sse"))
-    await chat.send("Weather in New York?")
-    await chat.send("Thanks!")
+    searching = TurnOptions(max_tokens=256, web_search=True)  # with the tool off it goes back as text
+    await chat.send("Weather in New York?", options=searching)
+    await chat.send("Thanks!", options=searching)
     sent = chat.requests[1]["messages"][1]["content"]
     assert sent == chat.conversation.exchanges[0].content  # every block as it arrived
     assert [block["type"] for block in sent] == [

@@ -77,7 +77,10 @@ EFFORT_NOTE = (
     "models and the API version this SDK speaks reject it.) Settings apply from your next message."
 )
 DEFAULT_EFFORT = "default"
-PANEL_SIZE = 5  # model, system prompt, max tokens, thinking, effort (`ChatPage.options`)
+# model, system prompt, max tokens, thinking, effort, web search, web fetch (`ChatPage.options`)
+PANEL_SIZE = 7
+WEB_SEARCH_NOTE = "Claude may search the web (billed per search) and cite the pages it found."
+WEB_FETCH_NOTE = "Claude may read a whole web page or PDF whose address you give or a search found."
 UNTITLED = "New chat"
 ANSWERING = " · answering"
 NOT_SAVED_YET = "Send a message first: a chat is saved, and can be renamed, from its first message."
@@ -141,6 +144,8 @@ class ChatPage:
         max_tokens: float | None = None,
         thinking: bool | None = None,
         effort: str | None = None,
+        web_search: bool | None = None,
+        web_fetch: bool | None = None,
         token: Any = None,
         open_id: Any = None,
         request: gr.Request | None = None,
@@ -162,7 +167,9 @@ class ChatPage:
                 await library.keep(owner, conversation_id, exchanges_on_screen(history))
             conversation = await library.conversation(owner, conversation_id)
             try:
-                options = self.options(model, system_prompt, max_tokens, thinking, effort)
+                options = self.options(
+                    model, system_prompt, max_tokens, thinking, effort, web_search, web_fetch
+                )
             except ChatError as error:
                 gr.Warning(say(error))
                 yield self.messages(await library.refuse(owner, conversation_id, text, error))
@@ -205,6 +212,8 @@ class ChatPage:
         max_tokens: float | None = None,
         thinking: bool | None = None,
         effort: str | None = None,
+        web_search: bool | None = None,
+        web_fetch: bool | None = None,
     ) -> TurnOptions:
         """The Settings panel's values for this turn (a value left empty takes the default)."""
         defaults = self.service.settings.defaults
@@ -219,6 +228,9 @@ class ChatPage:
             if effort in (None, "")
             else (None if effort == DEFAULT_EFFORT else effort),
             prompt_caching=defaults.prompt_caching,
+            web_search=defaults.web_search if web_search is None else bool(web_search),
+            web_fetch=defaults.web_fetch if web_fetch is None else bool(web_fetch),
+            web_tools=defaults.web_tools,
         )
 
     @staticmethod
@@ -384,6 +396,8 @@ class ChatPage:
             options.max_tokens,
             options.thinking,
             options.effort or DEFAULT_EFFORT,
+            options.web_search,
+            options.web_fetch,
         ]
 
     # --- the sidebar -----------------------------------------------------------------------------
@@ -466,6 +480,8 @@ class ChatPage:
         max_tokens: float | None = None,
         thinking: bool | None = None,
         effort: str | None = None,
+        web_search: bool | None = None,
+        web_fetch: bool | None = None,
         token: Any = None,
         open_id: Any = None,
         request: gr.Request | None = None,
@@ -482,7 +498,7 @@ class ChatPage:
             stored = self.service.conversation()  # nothing sent yet
         conversation = Conversation(stored.exchanges[: exchanges_on_screen(history)])
         try:
-            options = self.options(model, system_prompt, max_tokens, thinking, effort)
+            options = self.options(model, system_prompt, max_tokens, thinking, effort, web_search, web_fetch)
         except ChatError:
             options = conversation.options(self.service.settings.defaults)
         markdown = export_markdown(conversation).encode("utf-8")
@@ -638,6 +654,8 @@ def settings_panel(defaults: TurnOptions, models: Sequence[ModelChoice]) -> list
             info=EFFORT_NOTE,
             render=False,
         ),
+        gr.Checkbox(defaults.web_search, label="Web search", info=WEB_SEARCH_NOTE, render=False),
+        gr.Checkbox(defaults.web_fetch, label="Web fetch", info=WEB_FETCH_NOTE, render=False),
     ]
 
 

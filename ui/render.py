@@ -292,14 +292,25 @@ def _usage_line(usage: TokenUsage) -> str:
         line += f" · {usage.cache_read:,} cache read"
     if usage.cache_write:
         line += f" · {usage.cache_write:,} cache write"
-    return line
+    return "".join([line, *(f" · {uses}" for uses in _tool_uses(usage))])
 
 
 def _usage_detail(usage: TokenUsage) -> str:
-    return (
+    tokens = (
         f"{usage.input:,} input, {usage.cache_read:,} cache-read, {usage.cache_write:,} cache-write "
         f"and {usage.output:,} output tokens"
     )
+    return ", ".join([tokens, *_tool_uses(usage)])
+
+
+def _tool_uses(usage: TokenUsage) -> list[str]:
+    """The server tools' uses, in words: "2 searches", "1 page fetched"."""
+    uses = []
+    if usage.web_searches:
+        uses.append(f"{usage.web_searches:,} search{'es' * (usage.web_searches != 1)}")
+    if usage.web_fetches:
+        uses.append(f"{usage.web_fetches:,} page{'s' * (usage.web_fetches != 1)} fetched")
+    return uses
 
 
 def _cost(cost: float | None, approx: str) -> str:

@@ -239,6 +239,17 @@ class ChatPage:
             self.page.wait_for_timeout(25)
         raise AssertionError(f"the answers never reached the expected state in {timeout}s; last: {seen[-1:]}")
 
+    def watch_parts(self, until: Callable[[list[ReplyPart]], bool], timeout: float = 20.0) -> None:
+        """Poll the newest reply's boxes and text until `until` holds; fail saying what was shown last."""
+        parts: list[ReplyPart] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            parts = self.reply_parts()
+            if until(parts):
+                return
+            self.page.wait_for_timeout(25)
+        raise AssertionError(f"the reply never reached the expected state in {timeout}s; last: {parts}")
+
     def wait_until_idle(self) -> None:
         """Wait until the answer is over: the Stop button gives way to Send, the box takes input again."""
         self.page.locator(".submit-button").wait_for(state="visible")

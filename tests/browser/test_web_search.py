@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from tests.browser.chat_page import ChatPage
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chat.offline import EXAMPLE_SOURCES
+from tests.browser.chat_page import ChatPage, chromium
+from tests.conftest import launched_app, make_settings
 from tests.loopback_api import LoopbackMessagesAPI
 from tests.upstream import fixture, replies
 from ui.render import SOURCES_TITLE, USAGE_TITLE
@@ -37,3 +44,36 @@ def test_a_web_search_shows_the_search_the_cited_answer_and_its_sources(
     sources = next(part for part in chat_page.reply_parts() if part.title == SOURCES_TITLE)
     assert "Mostly cloudy with a couple of afternoon showers; chance of rain 40%." in sources.text
     assert chat_page.console_errors == []
+
+
+@pytest.fixture
+def offline_page(browser_available: None, tmp_path: Path) -> Iterator[ChatPage]:
+    """The chat on the offline model (no key), paced as a demo is, in a fresh Chromium profile."""
+    settings = make_settings(force_offline=True, offline_delay=0.02, data_dir=tmp_path / "data")
+    with launched_app(settings) as url, chromium(tmp_path / "profile") as browser:
+        page = ChatPage(browser.new_page(), url)
+        page.open()
+        yield page
+
+
+def test_offline_a_question_about_today_shows_the_search_then_its_sources_and_cited_links(
+    offline_page: ChatPage,
+):
+    offline_page.ask("What is the latest news today?")
+    searching = "Searching the web: latest news today"
+    offline_page.watch_parts(until=lambda parts: any(p.title == searching and p.pending for p in parts))
+    offline_page.wait_until_idle()
+
+    assert offline_page.boxes() == [
+        "Searched the web: latest news today",
+        "Found 3 sources",
+        SOURCES_TITLE,
+        USAGE_TITLE,
+    ]
+    (first, _, _), (second, _, _), _ = EXAMPLE_SOURCES
+    assert offline_page.links() == [("[1]", first), ("[2]", second)]
+    assert "made-up examples" in offline_page.answer()
+    offline_page.open_box(SOURCES_TITLE)
+    offline_page.wait_for_text("Each cited passage gets a numbered link to its page.")
+    assert [href for _, href in offline_page.links(SOURCES_TITLE)] == [first, second]
+    assert offline_page.console_errors == []

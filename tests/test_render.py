@@ -108,11 +108,13 @@ async def test_a_complete_answer_ends_with_a_collapsed_usage_line_and_no_other_n
     assert "This chat so far" in body and "1 answer" in body
 
 
-async def metered(used: int, window: int) -> list[gr.ChatMessage]:
+async def metered(used: int, window: int, *, latest: bool = True) -> list[gr.ChatMessage]:
     chat = Chat(text_reply("Hi"))
     reply = await chat.send("q")
     spend, context = chat.conversation.spend, ContextUse(used, window)
-    return exchange_messages(shown(reply.exchange), chat.service.prices, spend, context=context)
+    return exchange_messages(
+        shown(reply.exchange), chat.service.prices, spend, context=context, latest=latest
+    )
 
 
 async def test_the_receipt_says_how_full_the_context_window_is():
@@ -128,6 +130,12 @@ async def test_from_eighty_percent_a_warning_says_to_start_a_new_chat_or_undo():
     assert title_of(warning) == "\u26a0\ufe0f Context 85% full" and "status" not in warning.metadata
     assert "850k of the model's 1M-token context window" in warning.content
     assert "Start a new chat (or undo earlier turns)" in warning.content
+
+
+async def test_the_warning_is_under_the_latest_answer_only_not_every_earlier_one():
+    earlier = titled(await metered(850_000, 1_000_000, latest=False))
+    assert list(earlier) == [USAGE_TITLE]
+    assert "Context: 850k of 1M tokens" in earlier[USAGE_TITLE].metadata["log"]
 
 
 async def test_just_under_eighty_percent_there_is_no_warning():

@@ -260,6 +260,7 @@ class ChatPage:
             spend,
             allow_remote_images=self.server.allow_remote_images,
             context=self.service.context_after(exchange),
+            latest=conversation is None or conversation.exchanges[-1:] == [exchange],
         )
 
     async def redraw(

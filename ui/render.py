@@ -64,11 +64,12 @@ def exchange_messages(
     *,
     allow_remote_images: bool = False,
     context: ContextUse | None = None,
+    latest: bool = True,
 ) -> list[gr.ChatMessage]:
     """The chat messages of one answer: each block in order, cited sources, then how it ended.
 
     With `context` (how full the window was once it ended), the receipt says so, and from 80%
-    a warning says what to do.
+    a warning under the `latest` answer says what to do (once, not under every earlier one).
     """
     messages: list[gr.ChatMessage] = []
     sources = blocks.Sources()
@@ -106,7 +107,7 @@ def exchange_messages(
         messages += _ending_notes(exchange)
         if prices is not None and exchange.status is not Status.FAILED:
             messages.append(usage_box(turn_stats(exchange, prices), spend, prices, context))
-            if context is not None and context.near:
+            if context is not None and context.near and latest:
                 messages.append(context_warning(context))
         if exchange.error is not None:
             messages.append(notice_message(exchange.error))

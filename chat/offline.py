@@ -30,7 +30,7 @@ def offline_answer(messages: list[dict[str, Any]]) -> str:
         f"You asked: \u201c{question}\u201d. The request carried {turns} of this conversation, "
         "exactly as Claude would receive them. To talk to Claude, set ANTHROPIC_API_KEY in .env "
         "and restart the app. Meanwhile this reply shows how streaming behaves: words arrive a few "
-        "at a time, Stop keeps whatever has arrived, and the finished message goes into the "
+        "at a time, stopping an answer keeps whatever has arrived, and the finished message goes into the "
         "conversation history for the next turn."
     )
 
@@ -44,7 +44,8 @@ def offline_message(request: dict[str, Any]) -> ScriptedMessage:
         blocks.append(ThinkingBlock(split_into_chunks(thought)))
     blocks.append(TextBlock(split_into_chunks(offline_answer(messages))))
     input_tokens = sum(len(_text_of(m).split()) for m in messages)
-    return ScriptedMessage(blocks, model=request.get("model", OFFLINE_MODEL), input_tokens=input_tokens)
+    # It answers as itself, whichever model was asked for: the record then says it was not Claude.
+    return ScriptedMessage(blocks, model=OFFLINE_MODEL, input_tokens=input_tokens)
 
 
 def offline_script(delay: float = 0.04) -> Script:

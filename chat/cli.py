@@ -113,13 +113,13 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
             )
         service = ChatService.from_settings(settings)
     except ChatError as error:
-        print(f"Configuration error: {error.message}", file=err)
+        tell(err, f"Configuration error: {error.message}")
         return EXIT_CONFIG
     conversation = service.conversation()
     with asyncio.Runner() as runner:
         if args.question:
             return ask_once(runner, service, conversation, " ".join(args.question), out, err)
-        print(banner(service), file=err, flush=True)
+        tell(err, banner(service))
         return converse(runner, service, conversation, out, err)
 
 
@@ -152,10 +152,10 @@ def ask_once(
     try:
         runner.run(stream_answer(service, conversation, question, out, err))
     except KeyboardInterrupt:
-        print("Stopped.", file=err)
+        tell(err, "Stopped.")
         code = EXIT_INTERRUPTED
     except ChatError as error:
-        print(f"Error: {say(error)}", file=err)
+        tell(err, f"Error: {say(error)}")
         code = EXIT_FAILED
     _print_receipt(service, conversation, err)
     return code
@@ -178,9 +178,9 @@ def converse(
         try:
             runner.run(stream_answer(service, conversation, question, out, err))
         except KeyboardInterrupt:
-            print("Stopped: what arrived is kept in the conversation.", file=err)
+            tell(err, "Stopped: what arrived is kept in the conversation.")
         except ChatError as error:
-            print(f"Error: {say(error)}", file=err)
+            tell(err, f"Error: {say(error)}")
         _print_receipt(service, conversation, err)
 
 
@@ -233,11 +233,17 @@ def _print_receipt(service: ChatService, conversation: Conversation, err: TextIO
     exchange = conversation.exchanges[-1] if conversation.exchanges else None
     if exchange is None or not exchange.status.ended:
         return
-    style = DIM if colored(err) else ""
     for line in (ending(exchange), receipt(exchange, service)):
         if line:
-            print(f"{style}{line}{RESET}" if style else line, file=err)
-    err.flush()
+            tell(err, line, dim=True)
+
+
+def tell(stream: TextIO, message: str, *, dim: bool = False) -> None:
+    """Write a message and a line break, broken at spaces on a terminal (dimmed, if asked and it can)."""
+    wrapped = Wrapped(stream, terminal_width(stream), DIM if dim and colored(stream) else "")
+    wrapped.write(message)
+    wrapped.end_line()
+    stream.flush()
 
 
 def colored(stream: TextIO) -> bool:

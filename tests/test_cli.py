@@ -488,7 +488,9 @@ def test_the_rate_limit_names_the_variable_that_sets_it(cli, loopback_api):
 # --- on a terminal: a pseudo-TTY ------------------------------------------------------------------
 
 
-def on_a_terminal(*args: str, env: dict[str, str], columns: int = 80, cwd: Path = ROOT) -> str:
+def on_a_terminal(
+    *args: str, env: dict[str, str], columns: int = 80, cwd: Path = ROOT, typed: bytes = b""
+) -> str:
     """Run `python -m chat` with stdin, stdout and stderr on one pseudo-terminal; return what it showed."""
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
@@ -502,6 +504,7 @@ def on_a_terminal(*args: str, env: dict[str, str], columns: int = 80, cwd: Path 
         stderr=follower,
     )
     os.close(follower)
+    os.write(leader, typed)
     shown = bytearray()
     while True:
         try:
@@ -554,6 +557,13 @@ def test_on_a_terminal_the_search_and_its_results_come_between_the_text_before_a
         "Searching the web: weather NYC today",
     ]
     assert lines[2].startswith("  [1] Weather in New York City") and lines[5].startswith("Here's the current")
+
+
+def test_on_a_terminal_the_banner_breaks_at_spaces_too(tmp_path):
+    shown = on_a_terminal("--offline", env=environment(), columns=40, cwd=tmp_path, typed=b"\x04")
+    banner = [line for line in shown.splitlines() if line and not line.startswith(">")]
+    assert len(banner) > 3 and all(len(line) <= 40 for line in banner)
+    assert " ".join(banner).startswith("Chatting with the offline model: canned replies, not Claude. Set")
 
 
 # --- the word wrapper -----------------------------------------------------------------------------

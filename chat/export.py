@@ -29,6 +29,7 @@ from chat.conversation import Conversation
 from chat.errors import ChatError, ErrorKind
 from chat.exchange import Exchange, Prompt, Status
 from chat.files import FileRef, FileStore
+from chat.offline import OFFLINE_MODEL
 from chat.options import TurnOptions
 from chat.service import ChatService
 from chat.store import printable, title_for
@@ -54,6 +55,10 @@ DEFAULT_HISTORY_EXCHANGES = MAX_HISTORY_MESSAGES // 2
 MAX_DIGITS = 19  # a 64-bit integer: every count, size and token total fits
 FILE_NAME_LIMIT = 100
 LOADED_TITLE = "Loaded chat"
+OFFLINE_HEADING = "Offline demo model"
+OFFLINE_MARK = "*Offline demo model: canned reply, not Claude.*"
+STOPPED_MARK = "*Stopped: you stopped this answer; what arrived is shown.*"
+STOPPED_EMPTY_MARK = "*Stopped: you stopped this answer before any of it arrived.*"
 _ONE_BRACKET = bytes.maketrans(b"{}", b"[]")
 _NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
 _STEPS = bytes.maketrans(b"[]", b"\x01\xff")  # +1 and -1 as signed bytes
@@ -99,13 +104,16 @@ def export_markdown(conversation: Conversation) -> str:
         if exchange.prompt.files:
             lines += [f"*Attached: {', '.join(ref.name for ref in exchange.prompt.files)}*", ""]
         lines += [exchange.prompt.text, ""] if exchange.prompt.text.strip() else []
-        lines += [f"## Claude ({exchange.model or 'no model'})", "", *answer_markdown(exchange), ""]
+        heading = (
+            OFFLINE_HEADING if exchange.model == OFFLINE_MODEL else f"Claude ({exchange.model or 'no model'})"
+        )
+        lines += [f"## {heading}", "", *answer_markdown(exchange), ""]
     return "\n".join(lines)
 
 
 def answer_markdown(exchange: Exchange) -> list[str]:
-    """One answer as Markdown lines: every block, cited sources, and how it ended."""
-    lines: list[str] = []
+    """One answer as Markdown lines: whether Claude gave it, every block, cited sources, how it ended."""
+    lines: list[str] = [OFFLINE_MARK, ""] if exchange.model == OFFLINE_MODEL else []
     sources = blocks.Sources()
     texts: list[blocks.TextPart] = []
 
@@ -123,11 +131,12 @@ def answer_markdown(exchange: Exchange) -> list[str]:
     flush()
     if sources.cited:
         lines += ["Sources:", "", *(f"{n}. [{c.title or c.url}]({c.url})" for n, c in sources.cited), ""]
+    if exchange.status is Status.STOPPED:
+        lines.append(STOPPED_MARK if exchange.content else STOPPED_EMPTY_MARK)
+        return lines
     if not exchange.content:
         lines += ["*(no answer)*", ""]
-    if exchange.status is Status.STOPPED:
-        lines.append("*Stopped: the answer above is partial.*")
-    elif exchange.status is Status.FAILED:
+    if exchange.status is Status.FAILED:
         lines.append(f"*Failed: {exchange.error.message if exchange.error else 'the answer did not finish'}*")
     return lines
 

@@ -69,7 +69,7 @@ def offline_answer(messages: list[dict[str, Any]]) -> str:
         f"You asked: \u201c{question}\u201d. The request carried {turns} of this conversation, "
         "exactly as Claude would receive them. To talk to Claude, set ANTHROPIC_API_KEY in .env "
         "and restart the app. Meanwhile this reply shows how streaming behaves: words arrive a few "
-        "at a time, Stop keeps whatever has arrived, and the finished message goes into the "
+        "at a time, stopping an answer keeps whatever has arrived, and the finished message goes into the "
         "conversation history for the next turn."
     )
 
@@ -128,9 +128,10 @@ def offline_message(request: dict[str, Any], delay: float = 0.04) -> ScriptedMes
     else:
         blocks += offline_search(query, delay)
     input_tokens = sum(len(_text_of(m).split()) for m in messages)
+    # It answers as itself, whichever model was asked for: the record then says it was not Claude.
     return ScriptedMessage(
         blocks,
-        model=request.get("model", OFFLINE_MODEL),
+        model=OFFLINE_MODEL,
         input_tokens=input_tokens,
         server_tool_use=None if query is None else {"web_search_requests": 1, "web_fetch_requests": 0},
     )

@@ -12,9 +12,10 @@ import pytest
 from chat import ChatError, ErrorKind, Status, TurnOptions
 from chat.export import export_data, export_json, export_markdown, load_export, loaded_options
 from chat.files import FileStore
+from chat.offline import offline_script
 from chat.wire import ScriptedMessage, Stream, TextBlock
 from tests.conftest import Chat, make_settings, write_image, write_pdf
-from tests.upstream import TEST_KEY, error_mid_stream, fixture, text_reply, thinking_script
+from tests.upstream import TEST_KEY, Failure, error_mid_stream, fixture, text_reply, thinking_script
 from ui.gradio_fixes import exchanges_on_screen
 from ui.page import ChatPage
 from ui.server import ServerSettings
@@ -170,7 +171,19 @@ async def test_markdown_marks_a_stopped_answer_as_partial():
         async for _ in reply:
             if reply.text.count("w") == 3:
                 break
-    assert "w0 w1 w2 \n\n*Stopped: the answer above is partial.*" in export_markdown(chat.conversation)
+    assert "w0 w1 w2 \n\n*Stopped: you stopped this answer; what arrived is shown.*" in export_markdown(
+        chat.conversation
+    )
+
+
+async def test_markdown_marks_an_answer_stopped_before_any_of_it_arrived():
+    chat = Chat(text_reply("Never seen.", delay=0.5))
+    async with chat.stream("count") as reply:
+        pass  # left before reading: nothing arrived
+    assert reply.status is Status.STOPPED
+    markdown = export_markdown(chat.conversation)
+    assert markdown.endswith("*Stopped: you stopped this answer before any of it arrived.*\n")
+    assert "*(no answer)*" not in markdown
 
 
 async def test_markdown_marks_a_failed_answer_with_what_went_wrong():
@@ -181,6 +194,26 @@ async def test_markdown_marks_a_failed_answer_with_what_went_wrong():
         "The first half\n\n*Failed: Claude became overloaded mid-answer, so the answer stops here.*"
         in export_markdown(chat.conversation)
     )
+
+
+async def test_markdown_marks_an_answer_that_failed_before_any_of_it_arrived():
+    chat = Chat(Failure(400, "invalid_request_error", "bad request"))
+    with pytest.raises(ChatError):
+        await chat.send("question")
+    assert export_markdown(chat.conversation).endswith(
+        "*(no answer)*\n\n*Failed: Claude could not answer (error 400): bad request.*\n"
+    )
+
+
+async def test_markdown_marks_an_answer_of_the_offline_model_as_canned_not_claude():
+    chat = Chat(then=offline_script(delay=0))
+    await chat.send("hello")
+    markdown = export_markdown(chat.conversation)
+    assert (
+        "## Offline demo model\n\n*Offline demo model: canned reply, not Claude.*\n\n"
+        "This is the offline demo model, not Claude"
+    ) in markdown
+    assert "## Claude" not in markdown
 
 
 async def test_markdown_shows_the_search_query_and_the_pages_found():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chat import ChatService, Status, make_client
-from chat.offline import offline_answer
+from chat.offline import OFFLINE_MODEL, offline_answer
 from tests.conftest import make_settings
 
 
@@ -26,6 +26,12 @@ async def test_offline_model_streams_through_the_sdk_in_several_deltas():
         reply.message.content[0].text == reply.text == offline_answer([{"role": "user", "content": "hello"}])
     )
     assert reply.exchange.text == reply.text
+
+
+async def test_an_offline_answer_is_recorded_as_the_offline_models_not_the_model_asked_for():
+    reply, _ = await reply_to(offline_service(model="claude-opus-5-5"), "hi")
+    assert reply.exchange.model == OFFLINE_MODEL
+    assert reply.exchange.request["model"] == "claude-opus-5-5"
 
 
 async def test_offline_model_says_it_is_offline_and_how_to_set_the_key():

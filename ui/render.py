@@ -29,6 +29,8 @@ STOPPED_TITLE = "Stopped"
 INTERRUPTED_TITLE = "Interrupted"
 SOURCES_TITLE = "Sources"
 NOTICE_TITLE = "\u26a0\ufe0f Error"
+FAILURE_CLASS = "chat-failure"  # a notice's body, so the page can draw its whole box as a failure
+OFFLINE_COST = "offline: no cost"
 NOT_RUN = "This app runs no tools, so Claude was told it could not be run."
 # Inline code wraps anywhere rather than widening its message: a long unbroken run is shown as
 # inline code (ui/gradio_fixes.py, fix 9), and Gradio's own rule lets it overflow the bubble.
@@ -61,8 +63,12 @@ def exchange_messages(
     spend: Spend | None = None,
     *,
     allow_remote_images: bool = False,
+    offline: bool = False,
 ) -> list[gr.ChatMessage]:
-    """The chat messages of one answer: each block in order, cited sources, then how it ended."""
+    """The chat messages of one answer: each block in order, cited sources, then how it ended.
+
+    `offline`: the answer came from the offline model, so its receipt prices nothing.
+    """
     messages: list[gr.ChatMessage] = []
     sources = blocks.Sources()
 
@@ -98,17 +104,23 @@ def exchange_messages(
     if exchange.status.ended:
         messages += _ending_notes(exchange)
         if prices is not None and exchange.status is not Status.FAILED:
-            messages.append(usage_box(turn_stats(exchange, prices), spend, prices))
+            messages.append(usage_box(turn_stats(exchange, prices), spend, prices, offline=offline))
         if exchange.error is not None:
             messages.append(notice_message(exchange.error))
         elif exchange.status is Status.FAILED:
-            messages.append(box(NOTICE_TITLE, "This answer did not finish."))
+            messages.append(notice_box("This answer did not finish."))
     return messages
 
 
 def notice_message(error: ChatError) -> gr.ChatMessage:
     """A failure notice in a box of its own, under the partial answer (see ui/gradio_fixes.py)."""
-    return gr.ChatMessage(content=markdown(say(error)), metadata={"title": NOTICE_TITLE})
+    return notice_box(markdown(say(error)))
+
+
+def notice_box(body: str) -> gr.ChatMessage:
+    """A failure's box: its body marked so the page draws it as a failure, not as a receipt."""
+    content = f'<div class="{FAILURE_CLASS}" role="alert">\n\n{body}\n\n</div>'
+    return gr.ChatMessage(content=content, metadata={"title": NOTICE_TITLE})
 
 
 def box(
@@ -216,16 +228,21 @@ def _ending_notes(exchange: Exchange) -> list[gr.ChatMessage]:
     return []
 
 
-def usage_box(stats: TurnStats, spend: Spend | None, prices: PriceTable) -> gr.ChatMessage:
+def usage_box(
+    stats: TurnStats, spend: Spend | None, prices: PriceTable, *, offline: bool = False
+) -> gr.ChatMessage:
     """The compact usage line of one answer, with the conversation's total in its body."""
+    if offline:  # canned replies: their tokens are counted, but nothing is billed
+        spend = None
     approx = "≈ " if stats.estimated else ""
-    parts = [f"{approx}{_usage_line(stats.usage)}", _cost(stats.cost, approx)]
+    cost = OFFLINE_COST if offline else _cost(stats.cost, approx)
+    parts = [f"{approx}{_usage_line(stats.usage)}", cost]
     if stats.time_to_first_token is not None:
         parts.append(f"{stats.time_to_first_token:.2f} s to first token")
     if stats.tokens_per_second is not None:
         parts.append(f"{approx}{stats.tokens_per_second:.0f} tokens/s")
     model = literal(stats.model)
-    body = [f"This answer ({model}): {approx}{_usage_detail(stats.usage)}; {_cost(stats.cost, approx)}."]
+    body = [f"This answer ({model}): {approx}{_usage_detail(stats.usage)}; {cost}."]
     if stats.estimated:
         body.append("Output tokens are estimated: the API reports them only when an answer ends.")
     if spend is not None and spend.answers:
@@ -237,7 +254,10 @@ def usage_box(stats: TurnStats, spend: Spend | None, prices: PriceTable) -> gr.C
             f"This chat so far ({spend.answers} answer{'s' * (spend.answers > 1)}, retries and stops "
             f"included): {_usage_detail(spend.usage)}; {total}${spend.cost:.4f}{unpriced}."
         )
-    body.append(f"Costs are estimates from list prices checked {prices.checked}: {prices.source}")
+    if offline:
+        body.append("The offline demo model's replies are canned: nothing is sent to Claude or billed.")
+    else:
+        body.append(f"Costs are estimates from list prices checked {prices.checked}: {prices.source}")
     return box(USAGE_TITLE, "\n\n".join(body), log=" · ".join(parts), status="done")
 
 

@@ -455,11 +455,10 @@ def long_runs_as_code(text: str) -> str:
 
 
 def page_blocks(css: str, **options: Any) -> gr.Blocks:
-    """Fix 10: a Blocks page carrying its own CSS (Gradio 6 would rather have it passed to launch()),
-    and fix 12's rule."""
+    """Fix 10: a Blocks page carrying its own CSS (Gradio 6 would rather have it passed to launch())."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "The parameters have been moved from the Blocks", UserWarning)
-        return gr.Blocks(css=f"{css}\n{STRAY_WAITING_CSS}", **options)
+        return gr.Blocks(css=css, **options)
 
 
 def forget_closed_sessions(demo: gr.Blocks) -> None:

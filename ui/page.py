@@ -37,6 +37,7 @@ from ui.addresses import client_address
 from ui.downloads import Downloads, content_key
 from ui.gradio_fixes import (
     QUIET,
+    STRAY_WAITING_CSS,
     add_stop_receipt,
     after_answers,
     after_sending,
@@ -91,7 +92,10 @@ STARTER_PROMPTS = (
     "Search the web: what is the latest news in AI today?",
     "What are the trade-offs between SQLite and PostgreSQL for a small web app?",
 )
-PAGE_CSS = (Path(__file__).parent / "page.css").read_text(encoding="utf-8")
+# The page's whole look: ui/page.css, with fix 9's and fix 12's rules (ui/gradio_fixes.py).
+PAGE_CSS = "\n".join(
+    [(Path(__file__).parent / "page.css").read_text(encoding="utf-8"), MESSAGE_CSS, STRAY_WAITING_CSS]
+)
 DEFAULT_EFFORT = "default"
 PANEL_SIZE = 5  # model, system prompt, max tokens, thinking, effort (`ChatPage.options`)
 UNTITLED = "New chat"
@@ -666,7 +670,7 @@ def build_demo(service: ChatService, server: ServerSettings | None = None) -> gr
     ):
         notes.append(EPHEMERAL_NOTE)
     secret = browser_secret(settings.data_dir)
-    with page_blocks(MESSAGE_CSS + PAGE_CSS, title="Claude chat", fill_height=True) as demo:
+    with page_blocks(PAGE_CSS, title="Claude chat", fill_height=True) as demo:
         visitor = gr.BrowserState(None, storage_key="claude-chat-visitor", secret=secret)
         opened = gr.BrowserState(None, storage_key="claude-chat-open", secret=secret)
         # Copied per session and changed in place (a follower sees a switch). Not a callable:

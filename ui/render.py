@@ -31,6 +31,8 @@ SOURCES_TITLE = "Sources"
 NOTICE_TITLE = "\u26a0\ufe0f Error"
 FAILURE_CLASS = "chat-failure"  # a notice's body, so the page can draw its whole box as a failure
 OFFLINE_COST = "offline: no cost"
+_FAILURE_START = f'<div class="{FAILURE_CLASS}" role="alert">\n\n'
+_FAILURE_END = "\n\n</div>"
 NOT_RUN = "This app runs no tools, so Claude was told it could not be run."
 # Inline code wraps anywhere rather than widening its message: a long unbroken run is shown as
 # inline code (ui/gradio_fixes.py, fix 9), and Gradio's own rule lets it overflow the bubble.
@@ -119,8 +121,12 @@ def notice_message(error: ChatError) -> gr.ChatMessage:
 
 def notice_box(body: str) -> gr.ChatMessage:
     """A failure's box: its body marked so the page draws it as a failure, not as a receipt."""
-    content = f'<div class="{FAILURE_CLASS}" role="alert">\n\n{body}\n\n</div>'
-    return gr.ChatMessage(content=content, metadata={"title": NOTICE_TITLE})
+    return gr.ChatMessage(content=f"{_FAILURE_START}{body}{_FAILURE_END}", metadata={"title": NOTICE_TITLE})
+
+
+def notice_text(content: str) -> str:
+    """What a failure's box says (its content without the mark `notice_box` puts around it)."""
+    return content.removeprefix(_FAILURE_START).removesuffix(_FAILURE_END)
 
 
 def box(

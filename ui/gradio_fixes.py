@@ -2,7 +2,9 @@
 
 1. `gr.Error` raised from a ChatInterface generator covers the chat with an "Error" overlay,
    hides the partial answer and leaves the message box disabled: failures are drawn as a titled
-   notice box instead (ui/render.py `notice_message`), plus a `gr.Warning` toast.
+   notice box instead (ui/render.py `notice_message`), drawn as a failure and said only there
+   (no toast repeats it). Loading a file takes its progress (and its "Error") on the Load button
+   (`show_progress_on`): on its outputs, the Error overlay hid the chat the file did not replace.
 2. ChatInterface hands the chat function the screen's history, not an index, and shows one
    message with files as several user messages: `exchanges_on_screen` counts runs of user
    messages, which is how many exchanges the screen still shows.

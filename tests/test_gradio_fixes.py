@@ -22,6 +22,7 @@ from bench.page_client import PageChat, PageConfig
 from tests.conftest import free_port
 from ui.gradio_fixes import (
     CLOSE_SIDEBAR_JS,
+    FOOTER_DIVIDER_CSS,
     GRADIO_VERSION,
     LATEX_DELIMITER,
     LONG_RUN,
@@ -378,3 +379,11 @@ def test_a_sidebar_starts_open_and_has_a_toggle_button_to_close_it():
         for path in assets.glob("Index-*.js")
     )
     assert ".sidebar.open > .toggle-button" in CLOSE_SIDEBAR_JS
+
+
+def test_the_footer_keeps_a_divider_after_its_last_link_for_the_settings_link():
+    # Premise of fix 14: a "·" follows the (hidden) recording button whether or not Settings is shown.
+    assets = Path(gr.__file__).parent / "templates" / "frontend" / "assets"
+    footer = '</button> <div class="divider svelte-zxu34v">·</div> <!></footer>'  # then, maybe, Settings
+    assert any(footer in path.read_text(errors="ignore") for path in assets.glob("Blocks-*.js"))
+    assert FOOTER_DIVIDER_CSS.startswith("footer > .divider:last-child")

@@ -56,6 +56,8 @@
     under any reply that has a later message after it.
 13. A `gr.Sidebar` opens at page load whatever the window's width: on a phone it covers the
     whole chat until closed. `close_sidebar_on_phones` closes it on load in a narrow window.
+14. The footer's "·" before its Settings link stays when launch(footer_links=...) leaves that
+    link out (the page has Settings of its own): `FOOTER_DIVIDER_CSS` hides a divider left last.
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ _BACKTICKS = re.compile(r"`+")
 STRAY_WAITING_CSS = (
     ".message-wrap > :has(> .message.pending):has(~ .message-row) { display: none !important; }"
 )
+FOOTER_DIVIDER_CSS = "footer > .divider:last-child { display: none; }"  # fix 14
 
 
 class MessageBoxPayload(MultimodalData):

@@ -36,6 +36,7 @@ from chat.store import ConversationInfo, title_for
 from ui.addresses import client_address
 from ui.downloads import Downloads, content_key
 from ui.gradio_fixes import (
+    FOOTER_DIVIDER_CSS,
     QUIET,
     STRAY_WAITING_CSS,
     add_stop_receipt,
@@ -92,9 +93,14 @@ STARTER_PROMPTS = (
     "Search the web: what is the latest news in AI today?",
     "What are the trade-offs between SQLite and PostgreSQL for a small web app?",
 )
-# The page's whole look: ui/page.css, with fix 9's and fix 12's rules (ui/gradio_fixes.py).
+# The page's whole look: ui/page.css, with the rules of fixes 9, 12 and 14 (ui/gradio_fixes.py).
 PAGE_CSS = "\n".join(
-    [(Path(__file__).parent / "page.css").read_text(encoding="utf-8"), MESSAGE_CSS, STRAY_WAITING_CSS]
+    [
+        (Path(__file__).parent / "page.css").read_text(encoding="utf-8"),
+        MESSAGE_CSS,
+        STRAY_WAITING_CSS,
+        FOOTER_DIVIDER_CSS,
+    ]
 )
 DEFAULT_EFFORT = "default"
 PANEL_SIZE = 5  # model, system prompt, max tokens, thinking, effort (`ChatPage.options`)

@@ -183,8 +183,9 @@ def test_export_offers_clearly_labelled_download_buttons(sized_chat_page: ChatPa
 
 
 def test_the_footer_has_no_second_settings(sized_chat_page: ChatPage):
-    footer = sized_chat_page.page.locator("footer")
-    assert "Built with Gradio" in footer.inner_text() and "Settings" not in footer.inner_text()
+    footer = sized_chat_page.page.locator("footer").inner_text()
+    assert "Built with Gradio" in footer and "Settings" not in footer
+    assert not footer.strip().endswith("·"), f"a divider dangles at the footer's end: {footer!r}"
     assert sized_chat_page.page.get_by_text("Settings", exact=True).count() == 1  # the chat's own
 
 

@@ -13,6 +13,7 @@ left out. One `PageChat` is one browser tab; hundreds share one `httpx.AsyncClie
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -24,6 +25,7 @@ import httpx
 API = "gradio_api"
 # ui.render.NOTICE_TITLE (also app.NOTICE_TITLE); not imported, to keep this client free of Gradio.
 NOTICE_TITLE = "\u26a0\ufe0f Error"
+FAILURE_MARK = re.compile(r'^<div class="chat-failure" role="alert">|</div>$')  # ui.render.notice_box's
 
 
 @dataclass
@@ -192,7 +194,7 @@ def notice_text(chatbot: list[dict[str, Any]]) -> str | None:
     """The failure notice the last answer ends with (the app's titled error box), if any."""
     last = chatbot[-1] if chatbot else {}
     if last.get("role") == "assistant" and (last.get("metadata") or {}).get("title") == NOTICE_TITLE:
-        return _text(last.get("content"))
+        return FAILURE_MARK.sub("", _text(last.get("content"))).strip()
     return None
 
 

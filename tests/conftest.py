@@ -26,6 +26,7 @@ from chat.wire import Response, Script
 from tests.loopback_api import LoopbackMessagesAPI
 from tests.postgres import database_url, postgres_cluster, store  # noqa: F401  (store fixtures: both databases)
 from tests.upstream import TEST_KEY, InProcess, echo_script, replies
+from ui.render import notice_text
 from ui.server import ServerSettings
 
 CLIENT_FIELDS = {f.name for f in dataclasses.fields(ClientSettings)}
@@ -160,7 +161,7 @@ def notice_in(update: Any) -> str | None:
     """The failure notice a reply's last update ends with, or None when it ended normally."""
     last = update[-1] if isinstance(update, list) and update else None
     if isinstance(last, dict) and (last.get("metadata") or {}).get("title") == app.NOTICE_TITLE:
-        return last["content"]
+        return notice_text(last["content"])
     return None
 
 

@@ -31,7 +31,7 @@ from tests.conftest import (
 )
 from tests.loopback_api import LoopbackMessagesAPI
 from tests.upstream import TEST_KEY, Failure, fixture, replies, thinking_script
-from ui.render import SOURCES_TITLE, USAGE_TITLE
+from ui.render import SOURCES_TITLE, USAGE_TITLE, notice_text
 from ui.wording import say
 
 PIRATE = {
@@ -89,10 +89,10 @@ def test_an_api_failure_shows_a_clear_message(app_url, loopback_api):
     loopback_api.script = lambda body: Failure(400, "invalid_request_error", "bad request")
     notice = chat(Client(app_url, verbose=False), "hi")[-1][-1]  # the reply ends with a notice box
     assert notice["metadata"]["title"] == app.NOTICE_TITLE
-    assert notice["content"] == say(
+    assert notice_text(notice["content"]) == say(
         ChatError(ErrorKind.INVALID_REQUEST, "Claude could not answer (error 400): bad request.")
     )
-    assert notice["content"].startswith("Claude could not answer (error 400)")
+    assert notice_text(notice["content"]).startswith("Claude could not answer (error 400)")
 
 
 def test_python_app_py_serves_the_offline_model_with_no_key():

@@ -24,6 +24,7 @@ from tests.upstream import (
     replies,
     stall_mid_stream,
 )
+from ui.render import notice_text
 from ui.wording import say
 
 PARTIAL = "The first half of an answer"
@@ -47,7 +48,7 @@ def failed_chat(client: Client, message: str = "question") -> tuple[str, str]:
     assert isinstance(final, list), f"expected a failure notice, got {final!r}"
     *answer, notice = final
     assert notice["metadata"]["title"] == app.NOTICE_TITLE
-    return answer_text(answer), notice["content"]
+    return answer_text(answer), notice_text(notice["content"])
 
 
 def the_conversation_goes_on(client: Client, api: LoopbackMessagesAPI, earlier: list[dict]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -20,9 +21,13 @@ from gradio.chat_interface import ChatInterface
 from bench.page_client import PageChat, PageConfig
 from tests.conftest import free_port
 from ui.gradio_fixes import (
+    CLOSE_SIDEBAR_JS,
+    FOOTER_DIVIDER_CSS,
     GRADIO_VERSION,
     LATEX_DELIMITER,
     LONG_RUN,
+    SENDING_STEPS,
+    STRAY_WAITING_CSS,
     _state_copies_after_answers,
     add_stop_receipt,
     after_sending,
@@ -320,3 +325,65 @@ async def test_blocks_still_take_css_and_hand_it_on_at_launch():
         assert config["css"] == ".probe { color: red }"
     finally:
         demo.close()
+
+
+def test_a_clicked_starter_prompt_is_put_on_screen_by_example_clicked_and_after_sending_follows_it():
+    # Premise of fix 7 for starter prompts: a clicked example reaches the screen through
+    # `example_clicked` (not `_append_message_to_history`), and is answered after it.
+    with gr.Blocks() as demo:
+        interface = gr.ChatInterface(lambda message, history: message, examples=["hi"], cache_examples=False)
+        marker = gr.Textbox()
+        after_sending(interface, lambda history: "sent", [interface.chatbot], [marker])
+    steps = {i for i, fn in demo.fns.items() if fn.name in SENDING_STEPS}
+    assert {demo.fns[i].name for i in steps} == set(SENDING_STEPS)
+    chained = [fn for fn in demo.fns.values() if fn.outputs == [marker]]
+    assert {fn.trigger_after for fn in chained} == steps
+
+
+def chatbot_bundle() -> str:
+    """The Chatbot's compiled frontend (the asset that draws its waiting dots)."""
+    assets = Path(gr.__file__).parent / "templates" / "frontend" / "assets"
+    (bundle,) = [
+        text
+        for path in assets.glob("Index-*.js")
+        if 'aria-label="Loading response"' in (text := path.read_text(errors="ignore"))
+    ]
+    return bundle
+
+
+def test_the_chatbot_draws_waiting_dots_after_every_reply_that_ends_with_a_finished_box():
+    # Premise of fix 12: inside its loop over message groups (not only for the last group), the
+    # Chatbot shows its waiting dots while generating after a group ending in a "done" assistant box.
+    bundle = chatbot_bundle()
+    per_group = re.search(
+        r"`hidden`&&u\(\)&&C\(t\)\[C\(t\)\.length-1\]\.role===`assistant`"
+        r"&&C\(t\)\[C\(t\)\.length-1\]\.metadata\?\.status===`done`",
+        bundle,
+    )
+    assert per_group is not None
+    assert "message bot pending" in bundle  # the dots' class, which fix 12's rule selects
+
+
+def test_the_stray_dots_rule_spares_the_dots_after_the_last_reply():
+    # Fix 12 hides only dots that have a later message row after them.
+    assert ":has(~ .message-row)" in STRAY_WAITING_CSS and ".message.pending" in STRAY_WAITING_CSS
+
+
+def test_a_sidebar_starts_open_and_has_a_toggle_button_to_close_it():
+    # Premise of fix 13: Gradio opens a sidebar whatever the window's width; its toggle closes it.
+    assert gr.Sidebar().open is True
+    assets = Path(gr.__file__).parent / "templates" / "frontend" / "assets"
+    assert any(
+        'class="toggle-button' in path.read_text(errors="ignore")
+        and "Toggle Sidebar" in path.read_text(errors="ignore")
+        for path in assets.glob("Index-*.js")
+    )
+    assert ".sidebar.open > .toggle-button" in CLOSE_SIDEBAR_JS
+
+
+def test_the_footer_keeps_a_divider_after_its_last_link_for_the_settings_link():
+    # Premise of fix 14: a "·" follows the (hidden) recording button whether or not Settings is shown.
+    assets = Path(gr.__file__).parent / "templates" / "frontend" / "assets"
+    footer = '</button> <div class="divider svelte-zxu34v">·</div> <!></footer>'  # then, maybe, Settings
+    assert any(footer in path.read_text(errors="ignore") for path in assets.glob("Blocks-*.js"))
+    assert FOOTER_DIVIDER_CSS.startswith("footer > .divider:last-child")

@@ -12,6 +12,7 @@ import gradio as gr
 
 from chat import BlockDelta, Reply, Status, ThinkingDelta
 from chat.context import ContextUse
+from chat.errors import ChatError, ErrorKind
 from chat.options import TurnOptions
 from chat.store import INTERRUPTED_MESSAGE, Store
 from chat.usage import estimate_tokens
@@ -19,16 +20,22 @@ from chat.wire import ScriptedMessage, Stream, TextBlock, ThinkingBlock
 from tests.conftest import Chat
 from tests.upstream import fixture, text_reply
 from ui.render import (
+    FAILURE_CLASS,
     INTERRUPTED_TITLE,
+    NOTICE_TITLE,
+    OFFLINE_COST,
     REDACTED_TITLE,
     SOURCES_TITLE,
     STOPPED_TITLE,
     THINKING_TITLE,
     USAGE_TITLE,
     exchange_messages,
+    notice_message,
+    notice_text,
     short_count,
     shown,
 )
+from ui.wording import say
 
 THINKING_THEN_TEXT = ScriptedMessage(
     [ThinkingBlock(["Two ", "and two."], signature="sig-a"), TextBlock(["Four", "."])], input_tokens=20
@@ -223,6 +230,24 @@ async def test_an_unpriced_model_shows_tokens_but_says_its_cost_is_unknown():
     messages = await answered(stream, "hi", model="claude-unknown-9", max_tokens=64)
     log = titled(messages)[USAGE_TITLE].metadata["log"]
     assert "cost unknown" in log and "1 out" in log
+
+
+async def test_an_offline_receipt_counts_tokens_and_says_it_costs_nothing():
+    chat = Chat(scripted(TextBlock(["canned"]), input_tokens=12))
+    reply = await chat.send("q")
+    messages = exchange_messages(
+        shown(reply.exchange), chat.service.prices, chat.conversation.spend, offline=True
+    )
+    usage = titled(messages)[USAGE_TITLE]
+    assert "12 in · 1 out" in usage.metadata["log"] and OFFLINE_COST in usage.metadata["log"]
+    assert "$" not in usage.metadata["log"] and "$" not in usage.content
+
+
+def test_a_failure_notice_is_marked_as_a_failure_and_says_only_its_message():
+    notice = notice_message(ChatError(ErrorKind.API_BUSY, "Claude is busy."))
+    assert notice.metadata["title"] == NOTICE_TITLE
+    assert f'class="{FAILURE_CLASS}"' in notice.content
+    assert notice_text(notice.content) == say(ChatError(ErrorKind.API_BUSY, "Claude is busy."))
 
 
 async def test_separate_text_blocks_get_a_paragraph_break_never_glued():

@@ -20,6 +20,7 @@ from chat import Settings
 from tests.conftest import answer_text, assert_valid_history, chat, launched_app, make_settings
 from tests.loopback_api import LoopbackMessagesAPI
 from tests.upstream import TEST_KEY, Failure, echo_script, replies
+from ui.render import notice_text
 from ui.server import ServerSettings
 
 ROOT = Path(__file__).parent.parent
@@ -48,7 +49,7 @@ def notice(update: object) -> str:
     """The failure notice a reply ended with (the app's titled box)."""
     assert isinstance(update, list), f"expected a notice, got {update!r}"
     assert update[-1]["metadata"]["title"] == app.NOTICE_TITLE
-    return update[-1]["content"]
+    return notice_text(update[-1]["content"])
 
 
 # The API key

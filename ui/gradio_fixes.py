@@ -2,7 +2,9 @@
 
 1. `gr.Error` raised from a ChatInterface generator covers the chat with an "Error" overlay,
    hides the partial answer and leaves the message box disabled: failures are drawn as a titled
-   notice box instead (ui/render.py `notice_message`), plus a `gr.Warning` toast.
+   notice box instead (ui/render.py `notice_message`), drawn as a failure and said only there
+   (no toast repeats it). Loading a file takes its progress (and its "Error") on the Load button
+   (`show_progress_on`): on its outputs, the Error overlay hid the chat the file did not replace.
 2. ChatInterface hands the chat function the screen's history, not an index, and shows one
    message with files as several user messages: `exchanges_on_screen` counts runs of user
    messages, which is how many exchanges the screen still shows.
@@ -18,7 +20,8 @@
    /cancel, which cancels the task running the event before closing the generator; a dropped
    tab only closes the generator. `stopped_by_cancel` reads that from the closing task.
 7. ChatInterface has no event for "a message was just sent": `after_sending` chains a listener
-   on its `_append_message_to_history` step (the sidebar lists a new chat at once), and
+   on its `_append_message_to_history` step, and on `example_clicked` for a starter prompt (the
+   sidebar lists a new chat at once), and
    `after_answers` on its copy of the screen into its state after an answer.
 8. With a login on, Gradio still lets anyone stop an answer: POST /gradio_api/cancel (and
    /reset, /stream/{event_id}/close, the heartbeat whose end closes a session's events) need
@@ -45,6 +48,16 @@
     a `time_to_live` only counts from an event that output the state, never for one only read.
     `forget_closed_sessions` drops a session whole when its tab closes (its heartbeat stops), and
     `start_expiry` outputs a state once on page load, so its `time_to_live` runs.
+12. While any answer streams, the Chatbot draws its "waiting" dots after *every* reply whose last
+    message is a finished box (`metadata.status == "done"`), not only after the streaming one:
+    each earlier reply ends with its Usage box, so a stray "•••" bubble showed above each new
+    question, one more each turn. The rule is meant for the reply being streamed (a finished
+    Thinking box, the text still to come), the last in the chat: `PAGE_FIX_CSS` hides the dots
+    under any reply that has a later message after it.
+13. A `gr.Sidebar` opens at page load whatever the window's width: on a phone it covers the
+    whole chat until closed. `close_sidebar_on_phones` closes it on load in a narrow window.
+14. The footer's "·" before its Settings link stays when launch(footer_links=...) leaves that
+    link out (the page has Settings of its own): `FOOTER_DIVIDER_CSS` hides a divider left last.
 """
 
 from __future__ import annotations
@@ -77,6 +90,12 @@ LONG_RUN = 1_000  # fix 9: a longer run of e-mail characters is shown as inline 
 _EMAIL_CHARACTER = r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]"
 _LONG_RUN = re.compile(rf"(?<!{_EMAIL_CHARACTER}){_EMAIL_CHARACTER}{{{LONG_RUN + 1},}}")  # from a run's start
 _BACKTICKS = re.compile(r"`+")
+# Fix 12: the Chatbot's waiting dots (a `.message.pending` in a container) under a reply followed
+# by another message. The dots after the last reply, and those after the chat, still show.
+STRAY_WAITING_CSS = (
+    ".message-wrap > :has(> .message.pending):has(~ .message-row) { display: none !important; }"
+)
+FOOTER_DIVIDER_CSS = "footer > .divider:last-child { display: none; }"  # fix 14
 
 
 class MessageBoxPayload(MultimodalData):
@@ -153,7 +172,7 @@ def after_sending(interface: gr.ChatInterface, fn: Any, inputs: list[Any], outpu
     """Fix 7: run `fn` as soon as a typed message is on screen, beside its answer (not after it)."""
     fns = get_blocks_context().fns
     for index, block_fn in list(fns.items()):
-        if block_fn.name == "_append_message_to_history":
+        if block_fn.name in SENDING_STEPS:
             _after(index)(fn, inputs, outputs, **QUIET)
 
 
@@ -163,6 +182,8 @@ def after_answers(interface: gr.ChatInterface, fn: Any, inputs: list[Any], outpu
         _after(index)(fn, inputs, outputs, **QUIET)
 
 
+# ChatInterface's steps that put a sent message on screen: a typed one, and a starter prompt clicked.
+SENDING_STEPS = ("_append_message_to_history", "example_clicked")
 QUIET: dict[str, Any] = {
     "show_progress": "hidden",
     "concurrency_limit": None,  # quick, or only waiting: never make one tab wait for another
@@ -465,3 +486,15 @@ def forget_closed_sessions(demo: gr.Blocks) -> None:
 def start_expiry(demo: gr.Blocks, state: gr.State) -> None:
     """Fix 11: output `state` (the same object) on each page load, so its `time_to_live` counts."""
     demo.load(lambda value: value, state, state, queue=False, **QUIET)
+
+
+PHONE_WIDTH = 768  # px: fix 13 closes the sidebar on load in a window this narrow or narrower
+CLOSE_SIDEBAR_JS = f"""() => {{
+  if (!window.matchMedia("(max-width: {PHONE_WIDTH}px)").matches) return;
+  document.querySelector(".sidebar.open > .toggle-button")?.click();
+}}"""
+
+
+def close_sidebar_on_phones(demo: gr.Blocks) -> None:
+    """Fix 13: on page load in a phone-sized window, close the sidebar (it would cover the chat)."""
+    demo.load(None, None, None, js=CLOSE_SIDEBAR_JS, queue=False, **QUIET)

@@ -36,9 +36,13 @@ from chat.store import ConversationInfo, title_for
 from ui.addresses import client_address
 from ui.downloads import Downloads, content_key
 from ui.gradio_fixes import (
+    FOOTER_DIVIDER_CSS,
+    QUIET,
+    STRAY_WAITING_CSS,
     add_stop_receipt,
     after_answers,
     after_sending,
+    close_sidebar_on_phones,
     exchanges_on_screen,
     forget_closed_sessions,
     last_turn_start,
@@ -75,6 +79,28 @@ EPHEMERAL_NOTE = (
 EFFORT_NOTE = (
     "How hard Claude works: depth versus speed and cost. (There is no temperature: current Claude "
     "models and the API version this SDK speaks reject it.) Settings apply from your next message."
+)
+CHAT_LABEL = "Conversation"
+CHAT_PLACEHOLDER = (
+    "## Ask Claude anything\n\n"
+    "Type below, or attach images and PDFs with the paperclip. "
+    "Your chats are kept in the sidebar. Or start with one of these:"
+)
+# Shown on an empty chat; a click sends one (nothing runs at start-up: they are never cached).
+STARTER_PROMPTS = (
+    "Explain how streaming replies work, in three short paragraphs.",
+    "Write a Python function that checks whether a string is a palindrome, with tests.",
+    "Search the web: what is the latest news in AI today?",
+    "What are the trade-offs between SQLite and PostgreSQL for a small web app?",
+)
+# The page's whole look: ui/page.css, with the rules of fixes 9, 12 and 14 (ui/gradio_fixes.py).
+PAGE_CSS = "\n".join(
+    [
+        (Path(__file__).parent / "page.css").read_text(encoding="utf-8"),
+        MESSAGE_CSS,
+        STRAY_WAITING_CSS,
+        FOOTER_DIVIDER_CSS,
+    ]
 )
 DEFAULT_EFFORT = "default"
 # model, system prompt, max tokens, thinking, effort, web search, web fetch (`ChatPage.options`)
@@ -170,22 +196,18 @@ class ChatPage:
                 options = self.options(
                     model, system_prompt, max_tokens, thinking, effort, web_search, web_fetch
                 )
-            except ChatError as error:
-                gr.Warning(say(error))
+            except ChatError as error:  # the notice in the chat says it: no toast besides
                 yield self.messages(await library.refuse(owner, conversation_id, text, error))
                 return
             try:
                 live = await library.ask(
                     owner, conversation_id, text, files, options=options, address=client_address(request)
                 )
-            except ChatError as error:  # refused: saved as a failed exchange, nothing sent
-                gr.Warning(say(error))
+            except ChatError:  # refused: saved as a failed exchange, nothing sent
                 yield self.messages(conversation.exchanges[-1])
                 return
         except Exception as error:  # the store failed: explain() logs the details
-            explained = explain(error)
-            gr.Warning(say(explained))
-            yield [notice_message(explained)]
+            yield [notice_message(explain(error))]
             return
         try:
             async with aclosing(live.changes(now=False, interval=self.server.update_interval)) as updates:
@@ -200,9 +222,7 @@ class ChatPage:
                 await library.stop(owner, conversation_id)
             raise
         exchange = await live.wait()
-        if exchange.status is Status.FAILED and exchange.error is not None:
-            gr.Warning(say(exchange.error))
-        if tab.conversation_id == conversation_id:
+        if tab.conversation_id == conversation_id:  # a failure ends it with its notice, and no toast
             yield self.messages(exchange, conversation)
 
     def options(
@@ -261,6 +281,7 @@ class ChatPage:
             allow_remote_images=self.server.allow_remote_images,
             context=self.service.context_after(exchange),
             latest=conversation is None or conversation.exchanges[-1:] == [exchange],
+            offline=self.service.settings.offline,
         )
 
     async def redraw(
@@ -506,7 +527,7 @@ class ChatPage:
         payload = export_json(self.service, conversation, options).encode("utf-8")
         files = {"conversation.md": markdown, "conversation.json": payload}
         paths = self.downloads.write(content_key(markdown, payload), files)  # the same export: one copy
-        return gr.File(value=[str(path) for path in paths], visible=True)
+        return gr.File(value=[str(path) for path in paths])  # offered as download buttons
 
     async def load(
         self, path: str, tab: Tab, token: Any = None, open_id: Any = None, request: gr.Request | None = None
@@ -666,10 +687,12 @@ def build_demo(service: ChatService, server: ServerSettings | None = None) -> gr
     page = ChatPage(service, server)
     settings = service.settings
     models = list(service.models.values())
+    default_model = service.models.get(settings.defaults.model)
+    model_name = default_model.label if default_model is not None else settings.defaults.model
     notes = [
         OFFLINE_NOTE
         if settings.offline
-        else f"Model: `{settings.defaults.model}` ({settings.client.backend}; change it in Settings)"
+        else f"Model: **{model_name}** ({settings.client.backend}; change it in Settings)"
     ]
     if (
         server.on_spaces
@@ -678,7 +701,7 @@ def build_demo(service: ChatService, server: ServerSettings | None = None) -> gr
     ):
         notes.append(EPHEMERAL_NOTE)
     secret = browser_secret(settings.data_dir)
-    with page_blocks(MESSAGE_CSS, title="Claude chat", fill_height=True) as demo:
+    with page_blocks(PAGE_CSS, title="Claude chat", fill_height=True) as demo:
         visitor = gr.BrowserState(None, storage_key="claude-chat-visitor", secret=secret)
         opened = gr.BrowserState(None, storage_key="claude-chat-open", secret=secret)
         # Copied per session and changed in place (a follower sees a switch). Not a callable:
@@ -687,6 +710,7 @@ def build_demo(service: ChatService, server: ServerSettings | None = None) -> gr
         tab = gr.State(Tab(), time_to_live=TAB_TTL_SECONDS)
         start_expiry(demo, tab)
         forget_closed_sessions(demo)
+        close_sidebar_on_phones(demo)
         with gr.Sidebar(label="Chats"):
             new_button = gr.Button("New chat", variant="primary", size="sm")
             query = gr.Textbox(placeholder="Search chats", show_label=False, container=False)
@@ -700,9 +724,18 @@ def build_demo(service: ChatService, server: ServerSettings | None = None) -> gr
                 really = gr.Button("Delete", variant="stop", size="sm")
                 keep = gr.Button("Keep it", size="sm")
         panel = settings_panel(settings.defaults, models)
+        additional_inputs = [tab, *panel, visitor, opened]  # the page's storage last: optional for scripts
         interface = gr.ChatInterface(
             page.respond,
-            additional_inputs=[tab, *panel, visitor, opened],  # the page's storage last: optional for scripts
+            chatbot=gr.Chatbot(
+                label=CHAT_LABEL, placeholder=CHAT_PLACEHOLDER, scale=1, elem_id="chat", render=False
+            ),
+            examples=[
+                [{"text": text, "files": []}] + [None] * len(additional_inputs) for text in STARTER_PROMPTS
+            ],
+            cache_examples=False,  # a click sends one to Claude; nothing is asked at start-up
+            run_examples_on_click=True,
+            additional_inputs=additional_inputs,
             additional_inputs_accordion=gr.Accordion("Settings", open=False, render=False),
             editable=True,
             api_name="chat",
@@ -752,11 +785,30 @@ def add_export_controls(
     view: list[gr.components.Component],
 ) -> None:
     """Buttons that download the conversation (Markdown and JSON) and load a JSON export back."""
-    with gr.Row():
-        export_button = gr.Button("Export conversation", size="sm")
-        load_button = gr.UploadButton("Load conversation (.json)", file_types=[".json"], size="sm")
-    exported = gr.File(label="Exported conversation", file_count="multiple", visible=False)
+    with gr.Row():  # side by side, even on a phone
+        export_button = gr.Button("Export conversation", size="sm", min_width=100)
+        load_button = gr.UploadButton(
+            "Load conversation (.json)", file_types=[".json"], size="sm", min_width=100
+        )
+    with gr.Row(visible=False) as downloads:
+        markdown_button = gr.DownloadButton(
+            "Download Markdown (.md)", variant="primary", size="sm", min_width=100
+        )
+        json_button = gr.DownloadButton("Download JSON (.json)", size="sm", min_width=100)
+    exported = gr.File(label="Exported conversation", file_count="multiple", visible=False)  # the API's
     history = interface.chatbot_state
     tab, *storage = where
-    export_button.click(page.export, [history, tab, *panel, *storage], [exported], api_name="export")
-    load_button.upload(page.load, [load_button, *where], view, api_name="load")
+    export_button.click(page.export, [history, tab, *panel, *storage], [exported], api_name="export").then(
+        download_buttons, [exported], [downloads, markdown_button, json_button], **QUIET
+    )
+    # Its progress (and a failure's "Error") shows on the button: the chat stays as it was, and
+    # the failure is said once, in its toast.
+    load_button.upload(
+        page.load, [load_button, *where], view, api_name="load", show_progress_on=[load_button]
+    )
+
+
+def download_buttons(paths: list[str] | None) -> tuple[Any, Any, Any]:
+    """The export's two files as download buttons, shown under Export."""
+    by_suffix = {Path(path).suffix: path for path in paths or []}
+    return gr.update(visible=bool(by_suffix)), by_suffix.get(".md"), by_suffix.get(".json")

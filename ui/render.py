@@ -18,6 +18,7 @@ from chat import blocks
 from chat.context import ContextUse
 from chat.errors import ChatError
 from chat.exchange import Exchange, Status, Timings
+from chat.offline import OFFLINE_MODEL
 from chat.usage import PriceTable, Spend, TokenUsage, TurnStats, turn_stats
 from ui.markdown import code_span, destination, fenced, is_web_address, link, literal, markdown
 from ui.wording import say
@@ -31,6 +32,10 @@ INTERRUPTED_TITLE = "Interrupted"
 SOURCES_TITLE = "Sources"
 NOTICE_TITLE = "\u26a0\ufe0f Error"
 CONTEXT_WARNING_SIGN = "\u26a0\ufe0f"
+FAILURE_CLASS = "chat-failure"  # a notice's body, so the page can draw its whole box as a failure
+OFFLINE_COST = "offline: no cost"
+_FAILURE_START = f'<div class="{FAILURE_CLASS}" role="alert">\n\n'
+_FAILURE_END = "\n\n</div>"
 NOT_RUN = "This app runs no tools, so Claude was told it could not be run."
 # Inline code wraps anywhere rather than widening its message: a long unbroken run is shown as
 # inline code (ui/gradio_fixes.py, fix 9), and Gradio's own rule lets it overflow the bubble.
@@ -65,11 +70,14 @@ def exchange_messages(
     allow_remote_images: bool = False,
     context: ContextUse | None = None,
     latest: bool = True,
+    offline: bool = False,
 ) -> list[gr.ChatMessage]:
     """The chat messages of one answer: each block in order, cited sources, then how it ended.
 
     With `context` (how full the window was once it ended), the receipt says so, and from 80%
     a warning under the `latest` answer says what to do (once, not under every earlier one).
+    `offline`: the app runs on the offline model, so its receipts price nothing (an answer the
+    offline model gave is priced at nothing whatever `offline` says).
     """
     messages: list[gr.ChatMessage] = []
     sources = blocks.Sources()
@@ -106,19 +114,30 @@ def exchange_messages(
     if exchange.status.ended:
         messages += _ending_notes(exchange)
         if prices is not None and exchange.status is not Status.FAILED:
-            messages.append(usage_box(turn_stats(exchange, prices), spend, prices, context))
+            canned = offline or exchange.model == OFFLINE_MODEL
+            messages.append(usage_box(turn_stats(exchange, prices), spend, prices, context, offline=canned))
             if context is not None and context.near and latest:
                 messages.append(context_warning(context))
         if exchange.error is not None:
             messages.append(notice_message(exchange.error))
         elif exchange.status is Status.FAILED:
-            messages.append(box(NOTICE_TITLE, "This answer did not finish."))
+            messages.append(notice_box("This answer did not finish."))
     return messages
 
 
 def notice_message(error: ChatError) -> gr.ChatMessage:
     """A failure notice in a box of its own, under the partial answer (see ui/gradio_fixes.py)."""
-    return gr.ChatMessage(content=markdown(say(error)), metadata={"title": NOTICE_TITLE})
+    return notice_box(markdown(say(error)))
+
+
+def notice_box(body: str) -> gr.ChatMessage:
+    """A failure's box: its body marked so the page draws it as a failure, not as a receipt."""
+    return gr.ChatMessage(content=f"{_FAILURE_START}{body}{_FAILURE_END}", metadata={"title": NOTICE_TITLE})
+
+
+def notice_text(content: str) -> str:
+    """What a failure's box says (its content without the mark `notice_box` puts around it)."""
+    return content.removeprefix(_FAILURE_START).removesuffix(_FAILURE_END)
 
 
 def box(
@@ -227,11 +246,19 @@ def _ending_notes(exchange: Exchange) -> list[gr.ChatMessage]:
 
 
 def usage_box(
-    stats: TurnStats, spend: Spend | None, prices: PriceTable, context: ContextUse | None = None
+    stats: TurnStats,
+    spend: Spend | None,
+    prices: PriceTable,
+    context: ContextUse | None = None,
+    *,
+    offline: bool = False,
 ) -> gr.ChatMessage:
     """The compact usage line of one answer, with the conversation's total in its body."""
+    if offline:  # canned replies: their tokens are counted, but nothing is billed
+        spend = None
     approx = "≈ " if stats.estimated else ""
-    parts = [f"{approx}{_usage_line(stats.usage)}", _cost(stats.cost, approx)]
+    cost = OFFLINE_COST if offline else _cost(stats.cost, approx)
+    parts = [f"{approx}{_usage_line(stats.usage)}", cost]
     if stats.time_to_first_token is not None:
         parts.append(f"{stats.time_to_first_token:.2f} s to first token")
     if stats.tokens_per_second is not None:
@@ -239,7 +266,7 @@ def usage_box(
     if context is not None:
         parts.append(context_line(context))
     model = literal(stats.model)
-    body = [f"This answer ({model}): {approx}{_usage_detail(stats.usage)}; {_cost(stats.cost, approx)}."]
+    body = [f"This answer ({model}): {approx}{_usage_detail(stats.usage)}; {cost}."]
     if stats.estimated:
         body.append("Output tokens are estimated: the API reports them only when an answer ends.")
     if spend is not None and spend.answers:
@@ -256,7 +283,10 @@ def usage_box(
             f"{context_line(context)} ({_percent(context)}% of the model's context window): what the "
             "next message starts from."
         )
-    body.append(f"Costs are estimates from list prices checked {prices.checked}: {prices.source}")
+    if offline:
+        body.append("The offline demo model's replies are canned: nothing is sent to Claude or billed.")
+    else:
+        body.append(f"Costs are estimates from list prices checked {prices.checked}: {prices.source}")
     return box(USAGE_TITLE, "\n\n".join(body), log=" · ".join(parts), status="done")
 
 

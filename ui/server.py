@@ -121,9 +121,12 @@ def trusted_networks(entries: tuple[str, ...]) -> list[ipaddress.IPv4Network | i
 
 def launch_options(server: ServerSettings) -> dict[str, Any]:
     """The launch() options the settings decide: a password when APP_USERNAME/APP_PASSWORD are set,
-    and the guard on login attempts and on the queue's Stop and reset routes (gradio_fixes fix 8)."""
+    the footer's links, and the guard on login attempts and on the queue's Stop and reset routes
+    (gradio_fixes fix 8)."""
     guard = queue_control_guard(login_attempts_per_minute=server.login_attempts_per_minute)
-    options: dict[str, Any] = {"app_kwargs": {"middleware": [guard]}}
+    # The footer's "Settings" would be a second Settings beside the chat's own: the API docs and
+    # "Built with Gradio" links stay.
+    options: dict[str, Any] = {"app_kwargs": {"middleware": [guard]}, "footer_links": ["api", "gradio"]}
     if server.auth is not None:
         options |= {"auth": server.auth, "auth_message": "This chat is password-protected."}
     return options

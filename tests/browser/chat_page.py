@@ -30,6 +30,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 VIEWPORT = {"width": 1100, "height": 800}
+# The sizes a new visitor's window is tried at: a laptop, and a phone held upright.
+VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 # While a reload unloads the old document, Gradio's client aborts its own open streams and logs that
 # as errors. They come from a page that is going away and no person sees them; only these two
 # messages, and only in that window, are ignored.
@@ -47,14 +49,16 @@ def missing_browser() -> str | None:
 
 
 @contextmanager
-def chromium(profile_dir: Path) -> Iterator[BrowserContext]:
-    """A headless Chromium with a fresh profile; closed (with its driver) on exit."""
-    with chromiums(profile_dir) as (context,):
+def chromium(profile_dir: Path, viewport: dict[str, int] = VIEWPORT) -> Iterator[BrowserContext]:
+    """A headless Chromium with a fresh profile and this window size; closed (with its driver) on exit."""
+    with chromiums(profile_dir, viewport=viewport) as (context,):
         yield context
 
 
 @contextmanager
-def chromiums(*profile_dirs: Path) -> Iterator[tuple[BrowserContext, ...]]:
+def chromiums(
+    *profile_dirs: Path, viewport: dict[str, int] = VIEWPORT
+) -> Iterator[tuple[BrowserContext, ...]]:
     """One headless Chromium per fresh profile (separate browsers: nothing stored is shared)."""
     from playwright.sync_api import sync_playwright
 
@@ -68,7 +72,7 @@ def chromiums(*profile_dirs: Path) -> Iterator[tuple[BrowserContext, ...]]:
                         executable_path=str(CHROMIUM),
                         args=CHROMIUM_ARGS,
                         headless=True,
-                        viewport=VIEWPORT,
+                        viewport=viewport,
                         timeout=WAIT_MS,
                     )
                 )

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from chat import Settings
-from tests.browser.chat_page import ARTIFACTS, ChatPage, chromium, missing_browser
+from tests.browser.chat_page import ARTIFACTS, VIEWPORT, VIEWPORTS, ChatPage, chromium, missing_browser
 from tests.conftest import launched_app, make_settings
 from tests.loopback_api import LoopbackMessagesAPI
 from tests.upstream import TEST_KEY
@@ -59,7 +59,22 @@ def chat_page(
     browser_available: None, app_url: str, request: pytest.FixtureRequest, tmp_path
 ) -> Iterator[ChatPage]:
     """The chat open in a fresh Chromium profile; saves a screenshot if the test fails."""
-    with chromium(tmp_path / "profile") as browser:
+    yield from opened_chat(app_url, request, tmp_path, VIEWPORT)
+
+
+@pytest.fixture(params=list(VIEWPORTS))
+def sized_chat_page(
+    browser_available: None, app_url: str, request: pytest.FixtureRequest, tmp_path
+) -> Iterator[ChatPage]:
+    """`chat_page` in a window of each size a new visitor may have (a laptop's, a phone's)."""
+    yield from opened_chat(app_url, request, tmp_path, VIEWPORTS[request.param])
+
+
+def opened_chat(
+    app_url: str, request: pytest.FixtureRequest, tmp_path: Path, viewport: dict[str, int]
+) -> Iterator[ChatPage]:
+    """The chat open in a fresh profile in a window of this size; a screenshot if the test failed."""
+    with chromium(tmp_path / "profile", viewport) as browser:
         page = ChatPage(browser.new_page(), app_url)
         page.open()
         yield page

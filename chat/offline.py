@@ -24,6 +24,7 @@ from chat.wire import (
 OFFLINE_MODEL = "offline-demo"
 # Any message with one of these words gets the scripted web search, whether the tool is on or not.
 SEARCH_WORDS = re.compile(r"\b(search|latest|today)\b", re.IGNORECASE)
+ASKED_TO_SEARCH = re.compile(r"^\s*(please\s+)?search(\s+the\s+web|\s+online)?(\s+for)?\s*[:,]?\s*", re.I)
 FILLER_WORDS = {
     "a",
     "an",
@@ -78,7 +79,8 @@ def search_query(text: str) -> str | None:
     """The query the offline model searches for a message; None when it asks for no search."""
     if not SEARCH_WORDS.search(text):
         return None
-    words = re.findall(r"[\w'-]+", text.lower())
+    asked = ASKED_TO_SEARCH.sub("", text, count=1)  # "Search the web: ..." asks; the rest is the query
+    words = re.findall(r"[\w'-]+", asked.lower())
     kept = [word for word in words if word.replace("'", "") not in FILLER_WORDS]
     return " ".join((kept or words)[:8])
 

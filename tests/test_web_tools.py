@@ -9,7 +9,7 @@ import pytest
 
 from chat import BlockDelta, ChatError, ChatService, ErrorKind, Prompt, make_client
 from chat.config import Settings
-from chat.offline import offline_message
+from chat.offline import offline_message, search_query
 from chat.options import TurnOptions, WebTools
 from chat.usage import PriceTable, TokenUsage, turn_stats
 from chat.wire import Stream, message_events, recorded
@@ -248,7 +248,7 @@ async def test_offline_the_search_happens_with_the_web_search_toggle_on_or_off()
     service = offline_service()
     for options in (OFF, SEARCH):
         reply, _ = await offline_reply(service, "search for cats", options)
-        assert reply.exchange.content[1]["input"] == {"query": "search cats"}
+        assert reply.exchange.content[1]["input"] == {"query": "cats"}
 
 
 async def test_offline_a_message_without_the_words_gets_the_plain_answer():
@@ -314,3 +314,9 @@ def test_the_scripted_search_has_the_recorded_streams_wire_format():
     assert actual == [s for s in expected if s[0] != "message_delta"]
     assert ("message_delta", ("web_search_requests",)) in expected
     assert "web_search_requests" in shape(scripted)[-1][1]
+
+
+def test_the_offline_search_query_leaves_out_the_request_to_search():
+    assert search_query("Search the web: what is the latest news in AI today?") == "latest news in ai today"
+    assert search_query("please search for sqlite releases") == "sqlite releases"
+    assert search_query("How do I search a list in Python?") == "do i search list in python"

@@ -24,9 +24,9 @@ lint: $(DEV_VENV)/.ready
 	$(DEV)/ruff format --check .
 
 screenshot: $(DEV_VENV)/.ready
-	rm -f test-artifacts/mid-stream.png
-	CI=true $(DEV)/python -m pytest -q tests/browser -k grows_in_place
-	cp test-artifacts/mid-stream.png docs/screenshot.png
+	rm -f test-artifacts/new-visitor-desktop.png
+	CI=true $(DEV)/python -m pytest -q tests/browser/test_new_visitor.py -k desktop
+	cp test-artifacts/new-visitor-desktop.png docs/screenshot.png
 
 $(VENV)/.ready: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

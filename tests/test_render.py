@@ -29,6 +29,7 @@ from ui.render import (
     STOPPED_TITLE,
     THINKING_TITLE,
     USAGE_TITLE,
+    context_meter,
     exchange_messages,
     notice_message,
     notice_text,
@@ -336,3 +337,11 @@ async def test_waiting_for_a_reply_to_end_gives_up_after_the_timeout():
     assert await reply.wait_until_ended(0.01) is False
     await reply.aclose()
     assert await reply.wait_until_ended(0.01) is True
+
+
+def test_the_page_meter_marks_a_nearly_full_context():
+    assert context_meter(ContextUse(12_345, 200_000)) == "Context: 12.3k of 200k tokens"
+    assert (
+        context_meter(ContextUse(850_000, 1_000_000))
+        == "\u26a0\ufe0f **Context: 850k of 1M tokens** (85% full)"
+    )

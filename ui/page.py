@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import math
@@ -52,7 +53,7 @@ from ui.gradio_fixes import (
     start_expiry,
     stopped_by_cancel,
 )
-from ui.render import MESSAGE_CSS, exchange_messages, notice_message, shown
+from ui.render import MESSAGE_CSS, context_meter, exchange_messages, notice_message, shown
 from ui.server import ServerSettings
 from ui.visitors import (
     Tab,
@@ -319,6 +320,25 @@ class ChatPage:
         start = last_turn_start(history)
         users = [m for m in history[start:] if m.get("role") == "user"]
         return [*history[:start], *users, *self.messages(reply.exchange, conversation)]
+
+    async def meter(
+        self,
+        model: str | None,
+        tab: Tab,
+        token: Any = None,
+        open_id: Any = None,
+        request: gr.Request | None = None,
+    ) -> str:
+        """The sidebar's context meter for the open conversation, under the model chosen in Settings."""
+        place(tab, token, open_id, request)
+        library = await self.library()
+        try:
+            conversation = await library.conversation(tab.owner, tab.conversation_id)
+        except ChatError:
+            conversation = self.service.conversation()  # not stored yet: nothing sent
+        defaults = self.service.settings.defaults
+        options = dataclasses.replace(defaults, model=model) if isinstance(model, str) and model else defaults
+        return context_meter(self.service.context(conversation, options))
 
     async def stop(
         self, tab: Tab, token: Any = None, open_id: Any = None, request: gr.Request | None = None
@@ -718,6 +738,9 @@ def build_demo(service: ChatService, server: ServerSettings | None = None) -> gr
             title = gr.Textbox(
                 UNTITLED, label="Title", info="Press Enter to rename this chat.", elem_id="chat-title"
             )
+            meter = gr.Markdown(
+                context_meter(service.context(service.conversation())), elem_id="context-meter"
+            )
             delete_button = gr.Button("Delete this chat", variant="stop", size="sm")
             with gr.Row(visible=False) as confirm:
                 gr.Markdown("Delete this chat for good?")
@@ -748,7 +771,7 @@ def build_demo(service: ChatService, server: ServerSettings | None = None) -> gr
         )
         stop_answer = gr.Button("Stop the answer", variant="stop", size="sm", visible=False)
         view = [interface.chatbot, interface.chatbot_state, *panel, opened, chats, title, stop_answer]
-        add_export_controls(interface, page, [tab, visitor, opened], panel, view)
+        loaded = add_export_controls(interface, page, [tab, visitor, opened], panel, view)
         hidden: dict[str, Any] = {
             "api_visibility": "undocumented",
             "concurrency_limit": None,
@@ -764,15 +787,21 @@ def build_demo(service: ChatService, server: ServerSettings | None = None) -> gr
         )
         delete_button.click(lambda: gr.update(visible=True), None, confirm, queue=False, **hidden)
         keep.click(lambda: gr.update(visible=False), None, confirm, queue=False, **hidden)
-        really.click(page.delete, [query, *where], [*view, confirm], cancels=following[:], **hidden)
+        deleted = really.click(page.delete, [query, *where], [*view, confirm], cancels=following[:], **hidden)
         query.change(page.search, [query, *where], chats, trigger_mode="always_last", **hidden)
         title.submit(page.rename, [title, query, *where], [chats, title], **hidden)
         stop_answer.click(page.stop, where, None, **hidden)
         interface.textbox.stop(page.stop, where, None, **hidden)
-        interface.chatbot.clear(page.cleared, [query, *where], [opened, chats, title], **hidden)
+        cleared = interface.chatbot.clear(page.cleared, [query, *where], [opened, chats, title], **hidden)
         after_sending(interface, page.sent, [interface.chatbot, query, *where], [chats, title])
         after_answers(interface, page.search, [query, *where], [chats])
         add_stop_receipt(interface, page.redraw, where)
+        # The meter follows the open conversation: after each answer, each switch, and the model.
+        metered = [panel[0], *where]
+        after_answers(interface, page.meter, metered, [meter])
+        for event in [*following, deleted, cleared, loaded]:
+            event.then(page.meter, metered, [meter], **hidden)
+        panel[0].change(page.meter, metered, [meter], **hidden)
     demo.chat_page = page  # type: ignore[attr-defined]  # tests and shutdown close its library
     return demo
 
@@ -783,8 +812,10 @@ def add_export_controls(
     where: list[gr.components.Component],
     panel: list[gr.components.Component],
     view: list[gr.components.Component],
-) -> None:
-    """Buttons that download the conversation (Markdown and JSON) and load a JSON export back."""
+) -> Any:
+    """Buttons that download the conversation (Markdown and JSON) and load a JSON export back.
+
+    Returns the load's event (what follows a load chains on it)."""
     with gr.Row():  # side by side, even on a phone
         export_button = gr.Button("Export conversation", size="sm", min_width=100)
         load_button = gr.UploadButton(
@@ -803,7 +834,7 @@ def add_export_controls(
     )
     # Its progress (and a failure's "Error") shows on the button: the chat stays as it was, and
     # the failure is said once, in its toast.
-    load_button.upload(
+    return load_button.upload(
         page.load, [load_button, *where], view, api_name="load", show_progress_on=[load_button]
     )
 

@@ -290,6 +290,13 @@ def usage_box(
     return box(USAGE_TITLE, "\n\n".join(body), log=" · ".join(parts), status="done")
 
 
+def context_meter(context: ContextUse) -> str:
+    """The page's standing meter: the context line, with a warning sign and the share from 80% full."""
+    if context.near:
+        return f"{CONTEXT_WARNING_SIGN} **{context_line(context)}** ({_percent(context)}% full)"
+    return context_line(context)
+
+
 def context_line(context: ContextUse) -> str:
     """The meter: "Context: 12.3k of 200k tokens"."""
     return f"Context: {short_count(context.used)} of {short_count(context.window)} tokens"

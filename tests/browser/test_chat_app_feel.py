@@ -199,3 +199,20 @@ def test_the_sidebar_starts_open_on_a_laptop_and_closed_on_a_phone(sized_chat_pa
     middle = [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2]
     uncovered = "([x, y]) => document.elementFromPoint(x, y).closest('#message-box') !== null"
     assert page.evaluate(uncovered, middle), "something covers the message box"
+
+
+def test_the_sidebar_meters_the_open_chats_context_after_each_answer_and_switch(chat_page: ChatPage):
+    meter = chat_page.page.locator("#context-meter")
+    assert meter.inner_text().strip() == "Context: 0 of 1M tokens"
+    chat_page.send("one", "You said: one")
+    chat_page.page.locator(".title", has_text=USAGE_TITLE).last.wait_for()
+    receipt = chat_page.reply_parts()[-1].note
+    shown = re.search(r"Context: \S+ of 1M tokens", receipt)
+    assert shown is not None, receipt
+    chat_page.page.wait_for_function(
+        "text => document.querySelector('#context-meter').innerText.trim() === text", arg=shown.group(0)
+    )
+    chat_page.new_chat()
+    chat_page.page.wait_for_function(
+        "() => document.querySelector('#context-meter').innerText.trim() === 'Context: 0 of 1M tokens'"
+    )

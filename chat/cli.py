@@ -59,6 +59,8 @@ STOP_REASONS = {
     "model_context_window_exceeded": "Cut off: the conversation filled the model's context window. "
     "Start a new session, with a summary if need be.",
     "refusal": "Claude declined to continue. Rephrase the request, or start a new session.",
+    "pause_turn": "Paused: the web searches took long enough that the API handed the turn back. "
+    "Type \u201ccontinue\u201d to let Claude go on.",
 }
 
 

@@ -72,7 +72,9 @@ def assistant_content(exchange: Exchange) -> list[dict[str, Any]] | None:
     """What of an answer goes back to Claude; None when nothing worth sending arrived."""
     if not exchange.status.ended:
         return None
-    if exchange.status is Status.COMPLETE:
+    # A paused turn (stop_reason pause_turn) may end on a server tool call with no result yet:
+    # valid only as the last message, so under a new question it goes back as its text.
+    if exchange.status is Status.COMPLETE and exchange.stop_reason != "pause_turn":
         kept = [block for block in exchange.content if _sendable(block)]
         return kept if any(b.get("type") not in THINKING_TYPES for b in kept) else None
     text = shown_text(exchange)

@@ -412,6 +412,13 @@ def test_an_answer_cut_at_max_tokens_says_which_setting_raises_the_limit(cli, lo
     )
 
 
+def test_an_answer_paused_by_the_api_says_to_type_continue(cli, loopback_api):
+    message = ScriptedMessage([TextBlock(["Still searching"])], stop_reason="pause_turn")
+    loopback_api.script = lambda body: Stream.of(message)
+    run = cli("news today?", api=loopback_api)
+    assert run.stderr.splitlines()[0].startswith("Paused: the web searches took long enough")
+
+
 def test_thinking_is_labelled_on_stderr_and_kept_out_of_the_answer(cli, loopback_api):
     loopback_api.script = lambda body: fixture("thinking.sse")
     run = cli("27 * 453?", api=loopback_api, CHAT_THINKING="1")

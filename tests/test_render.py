@@ -226,6 +226,12 @@ async def test_an_answer_cut_off_by_the_context_window_says_what_to_do():
     assert "clear the chat" in cut.content
 
 
+async def test_an_answer_paused_by_the_api_mid_search_says_to_send_continue():
+    paused = titled(await answered(scripted(TextBlock(["Searching"]), stop_reason="pause_turn"), "news"))
+    assert "status" not in paused["Paused mid-answer"].metadata  # left open, so the advice shows
+    assert "\u201ccontinue\u201d" in paused["Paused mid-answer"].content
+
+
 async def test_an_unpriced_model_shows_tokens_but_says_its_cost_is_unknown():
     stream = scripted(TextBlock(["ok"]), model="claude-unknown-9")
     messages = await answered(stream, "hi", model="claude-unknown-9", max_tokens=64)

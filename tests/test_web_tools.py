@@ -12,7 +12,7 @@ from chat.config import Settings
 from chat.offline import offline_message, search_query
 from chat.options import TurnOptions, WebTools
 from chat.usage import PriceTable, TokenUsage, turn_stats
-from chat.wire import Stream, message_events, recorded
+from chat.wire import ScriptedMessage, ServerToolUseBlock, Stream, TextBlock, message_events, recorded
 from tests.conftest import Chat, assert_valid_history, make_settings
 from tests.upstream import FIXTURES, fixture
 from ui.render import exchange_messages, shown, usage_box
@@ -154,6 +154,19 @@ async def test_a_search_answer_goes_back_as_its_text_once_web_search_is_off():
     assert block["text"].startswith("I'll check the current weather in New York City for you.\n\n")
     assert "a low around 55°F, and there is a 40% chance of showers" in block["text"]
     assert "tools" not in chat.requests[1]
+    assert_valid_history(chat.requests[1]["messages"])
+
+
+async def test_an_answer_the_api_paused_mid_search_goes_back_as_its_text():
+    paused = ScriptedMessage(
+        [TextBlock(["Let me look that up."]), ServerToolUseBlock("srvtoolu_1", {"query": "news"})],
+        stop_reason="pause_turn",
+    )
+    chat = Chat(Stream.of(paused))
+    await chat.send("News today?", options=SEARCH)
+    await chat.send("continue", options=SEARCH)
+    answer = chat.requests[1]["messages"][1]
+    assert answer["content"] == [{"type": "text", "text": "Let me look that up."}]
     assert_valid_history(chat.requests[1]["messages"])
 
 

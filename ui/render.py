@@ -240,6 +240,12 @@ def _ending_notes(exchange: Exchange) -> list[gr.ChatMessage]:
         return [box("Cut off: context window full", body)]
     if stop_reason == "refusal":
         return [box("Claude declined to continue", "Rephrase the request, or start a new chat.")]
+    if stop_reason == "pause_turn":  # the API pauses a long server-tool turn (many searches)
+        body = (
+            "Claude paused this answer: its web searches took long enough that the API handed the "
+            "turn back. Send \u201ccontinue\u201d to let it go on from here."
+        )
+        return [box("Paused mid-answer", body)]
     if stop_reason == "tool_use":
         return [box("Claude asked for a tool", "This app runs no tools. Ask Claude to answer without it.")]
     return []

@@ -15,10 +15,10 @@ import pytest
 
 from chat import ChatService, Status
 from chat.files import FileStore
-from tests.conftest import make_settings
+from tests.conftest import Chat, make_settings
 from tests.upstream import TEST_KEY, InProcess, Response, replies, text_reply
 from ui.page import ChatPage, place
-from ui.render import STOPPED_TITLE, USAGE_TITLE
+from ui.render import OFFLINE_COST, STOPPED_TITLE, USAGE_TITLE
 from ui.server import ServerSettings
 from ui.visitors import Tab, is_token, new_conversation_id, new_token, user_owner, visitor_owner
 
@@ -385,3 +385,12 @@ def test_with_a_login_the_conversations_belong_to_the_username_on_every_browser(
 def test_a_script_with_no_token_is_a_visitor_for_its_session_alone():
     first, second = place(Tab(), None, None, None), place(Tab(), None, None, None)
     assert first.owner.startswith("visitor:") and first.owner != second.owner and not first.restored
+
+
+async def test_on_an_offline_app_a_loaded_answer_from_claude_keeps_its_price():
+    claude = Chat(text_reply("From Claude."))  # an answer Claude gave, as a loaded export brings it
+    reply = await claude.send("q")
+    offline = ChatService(claude.service.client, make_settings(force_offline=True))
+    usage = next(m for m in ChatPage(offline, ServerSettings()).messages(reply.exchange) if m.metadata)
+    assert usage.metadata["title"] == USAGE_TITLE
+    assert OFFLINE_COST not in usage.metadata["log"] and "$" in usage.metadata["log"]

@@ -13,6 +13,7 @@ import gradio as gr
 from chat import BlockDelta, Reply, Status, ThinkingDelta
 from chat.context import ContextUse
 from chat.errors import ChatError, ErrorKind
+from chat.offline import OFFLINE_MODEL
 from chat.options import TurnOptions
 from chat.store import INTERRUPTED_MESSAGE, Store
 from chat.usage import estimate_tokens
@@ -240,11 +241,9 @@ async def test_an_unpriced_model_shows_tokens_but_says_its_cost_is_unknown():
 
 
 async def test_an_offline_receipt_counts_tokens_and_says_it_costs_nothing():
-    chat = Chat(scripted(TextBlock(["canned"]), input_tokens=12))
+    chat = Chat(scripted(TextBlock(["canned"]), input_tokens=12, model=OFFLINE_MODEL))
     reply = await chat.send("q")
-    messages = exchange_messages(
-        shown(reply.exchange), chat.service.prices, chat.conversation.spend, offline=True
-    )
+    messages = exchange_messages(shown(reply.exchange), chat.service.prices, chat.conversation.spend)
     usage = titled(messages)[USAGE_TITLE]
     assert "12 in · 1 out" in usage.metadata["log"] and OFFLINE_COST in usage.metadata["log"]
     assert "$" not in usage.metadata["log"] and "$" not in usage.content

@@ -282,7 +282,6 @@ class ChatPage:
             allow_remote_images=self.server.allow_remote_images,
             context=self.service.context_after(exchange),
             latest=conversation is None or conversation.exchanges[-1:] == [exchange],
-            offline=self.service.settings.offline,
         )
 
     async def redraw(

@@ -70,14 +70,12 @@ def exchange_messages(
     allow_remote_images: bool = False,
     context: ContextUse | None = None,
     latest: bool = True,
-    offline: bool = False,
 ) -> list[gr.ChatMessage]:
     """The chat messages of one answer: each block in order, cited sources, then how it ended.
 
     With `context` (how full the window was once it ended), the receipt says so, and from 80%
     a warning under the `latest` answer says what to do (once, not under every earlier one).
-    `offline`: the app runs on the offline model, so its receipts price nothing (an answer the
-    offline model gave is priced at nothing whatever `offline` says).
+    An answer the offline model gave (its exchange says so) is priced at nothing.
     """
     messages: list[gr.ChatMessage] = []
     sources = blocks.Sources()
@@ -114,7 +112,7 @@ def exchange_messages(
     if exchange.status.ended:
         messages += _ending_notes(exchange)
         if prices is not None and exchange.status is not Status.FAILED:
-            canned = offline or exchange.model == OFFLINE_MODEL
+            canned = exchange.model == OFFLINE_MODEL
             messages.append(usage_box(turn_stats(exchange, prices), spend, prices, context, offline=canned))
             if context is not None and context.near and latest:
                 messages.append(context_warning(context))

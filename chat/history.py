@@ -84,12 +84,11 @@ def assistant_content(exchange: Exchange) -> list[dict[str, Any]] | None:
 def server_tools_used(content: Sequence[Mapping[str, Any]]) -> set[str]:
     """The server tools an answer's blocks call or carry results of, by tool name."""
     used = set()
-    for block in content:
-        kind = str(block.get("type", ""))
-        if kind in blocks.SERVER_TOOL_CALLS:
-            used.add(str(block.get("name", kind)))
-        elif kind.endswith("_tool_result") and kind != "tool_result":
-            used.add(kind.removesuffix("_tool_result"))
+    for part in blocks.parts(content):
+        if isinstance(part, blocks.ToolCallPart) and part.server:
+            used.add(part.name)
+        elif isinstance(part, blocks.ToolResultPart):  # `web_search_tool_result` is web_search's
+            used.add(part.type.removesuffix("_tool_result"))
     return used
 
 

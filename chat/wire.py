@@ -123,11 +123,6 @@ def message_events(message: ScriptedMessage) -> Iterator[bytes]:
         yield event
 
 
-def message_holds(message: ScriptedMessage) -> dict[int, float]:
-    """The extra seconds before some of a message's events (a block's `pause`), by event number."""
-    return {number: hold for number, (_, hold) in enumerate(_timed_events(message)) if hold}
-
-
 def _timed_events(message: ScriptedMessage) -> Iterator[tuple[bytes, float]]:
     yield sse("message_start", _message_start(message)), 0.0
     yield sse("ping", {"type": "ping"}), 0.0
@@ -274,7 +269,9 @@ class Stream:
     @classmethod
     def of(cls, message: ScriptedMessage, **pacing: Any) -> Stream:
         """The stream of a scripted message, paced as given (its blocks' pauses included)."""
-        return cls(list(message_events(message)), holds=message_holds(message), **pacing)
+        timed = list(_timed_events(message))
+        holds = {number: hold for number, (_, hold) in enumerate(timed) if hold}  # a block's `pause`
+        return cls([event for event, _ in timed], holds=holds, **pacing)
 
 
 @dataclass

@@ -10,8 +10,11 @@ from __future__ import annotations
 import asyncio
 import builtins
 import datetime as dt
+import hashlib
+import os
 import re
 import secrets
+import socket
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -54,7 +57,10 @@ from chat.limits import WINDOW_SECONDS, Limit, OverLimit
 TITLE_LIMIT = 60
 BUSY_TIMEOUT_SECONDS = 30.0
 UNENDED = (Status.STREAMING.value, Status.PENDING.value)
-INTERRUPTED_MESSAGE = "The app restarted mid-answer, so the answer stops here."
+INTERRUPTED_MESSAGE = (
+    "The server answering went away mid-answer (a restart or a crash), so the answer stops here."
+)
+REPLICA_LIMIT = 96  # characters of a replica's name (the streamed_by column)
 
 
 # Control characters (NUL among them: PostgreSQL's text keeps none), direction overrides, surrogates.
@@ -128,23 +134,31 @@ conversations = Table(
     Index("conversations_updated", "updated_at"),
 )
 
-exchanges = Table(
-    "exchanges",
-    metadata,
-    Column(
-        "conversation_id",
-        String(64),
-        ForeignKey("conversations.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    Column("position", Integer, primary_key=True, autoincrement=False),
-    Column("exchange_id", String(64), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("prompt_search", Text, nullable=False),  # the prompt text casefolded
-    Column("answer_search", Text, nullable=False),  # the answer text casefolded
-    Column("record", JSON, nullable=False),  # Exchange.to_dict()
-    Index("exchanges_status", "status"),
-)
+
+def _exchanges_table(meta: MetaData, *later: Column[Any]) -> Table:
+    return Table(
+        "exchanges",
+        meta,
+        Column(
+            "conversation_id",
+            String(64),
+            ForeignKey("conversations.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        Column("position", Integer, primary_key=True, autoincrement=False),
+        Column("exchange_id", String(64), nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("prompt_search", Text, nullable=False),  # the prompt text casefolded
+        Column("answer_search", Text, nullable=False),  # the answer text casefolded
+        Column("record", JSON, nullable=False),  # Exchange.to_dict()
+        Index("exchanges_status", "status"),
+        *later,
+    )
+
+
+# The replica streaming an unended answer (None once it ended): when that process is gone, the
+# answer is stopped where its last save left it (`Store.stop_orphans`).
+exchanges = _exchanges_table(metadata, Column("streamed_by", String(REPLICA_LIMIT), nullable=True))
 
 
 # The rates and budgets (chat/limits.py Counters): one row per message in the last minute, one
@@ -177,16 +191,23 @@ token_days = Table(
 
 
 def _create_version_1(conn: Connection) -> None:
-    # Version 1's tables are today's. When a later step changes one, write its version-1 DDL out here.
-    metadata.create_all(conn, tables=[conversations, exchanges])
+    # Version 1's conversations table is today's; its exchanges table had no streamed_by yet.
+    version_1 = MetaData()
+    conversations.to_metadata(version_1)
+    _exchanges_table(version_1)
+    version_1.create_all(conn)
 
 
 def _create_version_2(conn: Connection) -> None:
     metadata.create_all(conn, tables=[rate_events, rate_scopes, token_days])
 
 
+def _add_streamed_by(conn: Connection) -> None:
+    conn.execute(text(f"ALTER TABLE exchanges ADD COLUMN streamed_by VARCHAR({REPLICA_LIMIT})"))
+
+
 # Step n (counting from 1) upgrades a database at version n - 1 to version n; append, never edit.
-UPGRADES: tuple[Callable[[Connection], None], ...] = (_create_version_1, _create_version_2)
+UPGRADES: tuple[Callable[[Connection], None], ...] = (_create_version_1, _create_version_2, _add_streamed_by)
 SCHEMA_VERSION = len(UPGRADES)
 
 
@@ -246,13 +267,30 @@ def _sqlite_engine(url: URL) -> AsyncEngine:
     return engine
 
 
+def replica_name(name: str | None = None) -> str:
+    """A name for this process among those sharing a database: the given one (or the host's), made unique."""
+    base = printable(name or socket.gethostname() or "replica")[: REPLICA_LIMIT - 24]
+    return f"{base}/{os.getpid()}/{secrets.token_hex(4)}"
+
+
+def presence_key(replica: str) -> int:
+    """The PostgreSQL advisory lock a replica holds while it runs (a signed 64-bit number)."""
+    return int.from_bytes(hashlib.sha256(replica.encode()).digest()[:8], "big", signed=True)
+
+
 class Store:
-    """Conversations and their exchanges in one database, safe for concurrent tasks of one process."""
+    """Conversations and their exchanges in one database, safe for concurrent tasks and processes.
+
+    On PostgreSQL, several processes (replicas) may share it: each holds an advisory lock while it
+    runs, so an answer whose replica is gone (killed, crashed) is told from one still streaming.
+    """
 
     interrupted_on_open: int
     """How many exchanges left streaming or pending were marked stopped when the store opened."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, replica: str | None = None) -> None:
+        self.replica = replica or replica_name()
+        self._presence: AsyncConnection | None = None  # holds this replica's lock (PostgreSQL)
         self._engine = engine
         self._writer = engine.execution_options(chat_writes=True)
         # SQLite has one writer at a time: this process's writers queue here, in order, instead
@@ -263,23 +301,37 @@ class Store:
         self.version = 0
 
     @classmethod
-    async def open(cls, url: str) -> Store:
-        """Connect, create or upgrade the schema, and stop every answer a restart interrupted."""
+    async def open(cls, url: str, replica: str | None = None) -> Store:
+        """Connect, create or upgrade the schema, and stop every answer whose process is gone."""
         parsed = database_url(url)
         engine = (
             _sqlite_engine(parsed) if parsed.get_backend_name() == "sqlite" else create_async_engine(parsed)
         )
-        store = cls(engine)
+        store = cls(engine, replica)
         try:
             store.version = await store._upgrade()
-            store.interrupted_on_open = await store._stop_unended()
+            if engine.dialect.name == "postgresql":
+                store._presence = await engine.connect()
+                await store._presence.execute(
+                    text("SELECT pg_advisory_lock(:key)"), {"key": presence_key(store.replica)}
+                )
+                await store._presence.commit()  # the lock is the session's: it outlives the transaction
+            store.interrupted_on_open = len(await store.stop_orphans())
         except BaseException:
-            await engine.dispose()
+            await store.close()
             raise
         return store
 
+    @property
+    def shared(self) -> bool:
+        """True when other processes may use this database at once (PostgreSQL)."""
+        return self._engine.dialect.name == "postgresql"
+
     async def close(self) -> None:
-        """Close every connection."""
+        """Close every connection (releasing this replica's lock)."""
+        if self._presence is not None:
+            presence, self._presence = self._presence, None
+            await presence.close()
         await self._engine.dispose()
 
     # --- conversations ---------------------------------------------------------------------------
@@ -408,11 +460,45 @@ class Store:
             records = (await conn.execute(statement)).scalars().all()
         return [Exchange.from_dict(record) for record in records]
 
+    async def exchange_at(self, owner: str, conversation_id: str, position: int) -> Exchange | None:
+        """The exchange at this position as stored: one still streaming says so (None if there is none)."""
+        statement = (
+            select(exchanges.c.record, exchanges.c.status)
+            .join(conversations, conversations.c.id == exchanges.c.conversation_id)
+            .where(
+                exchanges.c.conversation_id == conversation_id,
+                exchanges.c.position == position,
+                conversations.c.owner == owner,
+            )
+        )
+        async with self._read() as conn:
+            row = (await conn.execute(statement)).first()
+        if row is None:
+            return None
+        exchange = Exchange.from_dict(row.record)  # which reads an unended record as stopped
+        exchange.status = Status(row.status)
+        return exchange
+
+    async def unended(self, owner: str, conversation_id: str) -> builtins.list[int]:
+        """The positions of the conversation's answers still streaming or pending, in order."""
+        statement = (
+            select(exchanges.c.position)
+            .join(conversations, conversations.c.id == exchanges.c.conversation_id)
+            .where(
+                exchanges.c.conversation_id == conversation_id,
+                exchanges.c.status.in_(UNENDED),
+                conversations.c.owner == owner,
+            )
+            .order_by(exchanges.c.position)
+        )
+        async with self._read() as conn:
+            return list((await conn.execute(statement)).scalars())
+
     async def save(self, owner: str, conversation_id: str, position: int, exchange: Exchange) -> None:
         """Store the exchange at this position, replacing any there, and mark the conversation updated."""
         if position < 0:
             raise ValueError(f"a position is never negative: {position}")
-        values = _exchange_row(exchange)
+        values = _exchange_row(exchange, self.replica)
         async with self._write() as conn:
             await self._claim(conn, owner, conversation_id)
             insert = self._insert(conn, exchanges)
@@ -441,7 +527,7 @@ class Store:
                         exchanges.c.status == Status.STREAMING.value,
                         owned,
                     )
-                    .values(_exchange_row(exchange))
+                    .values(_exchange_row(exchange, self.replica))
                 )
 
     async def keep(self, owner: str, conversation_id: str, count: int) -> None:
@@ -453,6 +539,45 @@ class Store:
                     exchanges.c.conversation_id == conversation_id, exchanges.c.position >= max(count, 0)
                 )
             )
+
+    async def stop_orphans(self, conversation_id: str | None = None) -> builtins.list[tuple[str, int]]:
+        """Stop every unended answer whose replica is gone (in one conversation, if given), keeping
+        what its last save held; return each one stopped as (conversation id, position)."""
+        error = ChatError(ErrorKind.INTERRUPTED, INTERRUPTED_MESSAGE, cause="server lost")
+        unended = exchanges.c.status.in_(UNENDED)
+        if conversation_id is not None:
+            unended = unended & (exchanges.c.conversation_id == conversation_id)
+        stopped: builtins.list[tuple[str, int]] = []
+        async with self._write() as conn:
+            streaming = set((await conn.execute(select(exchanges.c.streamed_by).where(unended))).scalars())
+            gone = await self._gone(conn, streaming)
+            if not gone:
+                return stopped
+            named = [replica for replica in gone if replica is not None]
+            whose = exchanges.c.streamed_by.in_(named)
+            if None in gone:
+                whose = whose | exchanges.c.streamed_by.is_(None)
+            rows = (
+                await conn.execute(
+                    select(exchanges.c.conversation_id, exchanges.c.position, exchanges.c.record)
+                    .where(unended, whose)
+                    .with_for_update()
+                )
+            ).all()
+            for row in rows:
+                exchange = Exchange.from_dict(row.record)  # its response, whatever arrived, is kept
+                exchange.status = Status.STOPPED
+                exchange.error = error
+                await conn.execute(
+                    update(exchanges)
+                    .where(
+                        exchanges.c.conversation_id == row.conversation_id,
+                        exchanges.c.position == row.position,
+                    )
+                    .values(_exchange_row(exchange, None))
+                )
+                stopped.append((row.conversation_id, row.position))
+        return stopped
 
     # --- counters (chat/limits.py Counters: the quota counts here, shared by every process) ------
 
@@ -612,33 +737,27 @@ class Store:
                 await conn.execute(schema_version.insert().values(version=version, applied_at=self._now()))
             return SCHEMA_VERSION
 
-    async def _stop_unended(self) -> int:
-        error = ChatError(ErrorKind.INTERRUPTED, INTERRUPTED_MESSAGE, cause="restart")
-        async with self._write() as conn:
-            rows = (
-                await conn.execute(
-                    select(exchanges.c.conversation_id, exchanges.c.position, exchanges.c.record).where(
-                        exchanges.c.status.in_(UNENDED)
-                    )
+    async def _gone(self, conn: AsyncConnection, replicas: set[str | None]) -> set[str | None]:
+        # SQLite serves one process: every other name is an earlier run's. On PostgreSQL a replica
+        # is gone when nobody holds its lock; the lock taken to find out goes with the transaction.
+        if conn.dialect.name != "postgresql":
+            return {replica for replica in replicas if replica != self.replica}
+        gone: set[str | None] = set()
+        for replica in replicas:
+            if replica is None:
+                gone.add(replica)  # saved before replicas were named (schema version 2)
+            elif replica != self.replica:
+                taken = await conn.execute(
+                    text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": presence_key(replica)}
                 )
-            ).all()
-            for row in rows:
-                exchange = Exchange.from_dict(row.record)  # its response, whatever arrived, is kept
-                exchange.status = Status.STOPPED
-                exchange.error = error
-                await conn.execute(
-                    update(exchanges)
-                    .where(
-                        exchanges.c.conversation_id == row.conversation_id,
-                        exchanges.c.position == row.position,
-                    )
-                    .values(_exchange_row(exchange))
-                )
-        return len(rows)
+                if taken.scalar():
+                    gone.add(replica)
+        return gone
 
 
-def _exchange_row(exchange: Exchange) -> dict[str, Any]:
+def _exchange_row(exchange: Exchange, replica: str | None) -> dict[str, Any]:
     return {
+        "streamed_by": None if exchange.status.ended else replica,
         "exchange_id": exchange.id,
         "status": exchange.status.value,
         "prompt_search": exchange.prompt.text.replace(

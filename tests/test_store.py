@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -14,12 +15,28 @@ from chat.errors import ChatError, ErrorKind
 from chat.exchange import Exchange, Prompt, Status, Timings
 from chat.files import FileRef
 from chat.limits import Limit
-from chat.store import SCHEMA_VERSION, ConversationInfo, Store, database_url, title_for
+from chat.store import (
+    SCHEMA_VERSION,
+    UPGRADES,
+    ConversationInfo,
+    Store,
+    database_url,
+    schema_version,
+    title_for,
+)
 
 MODEL = "claude-sonnet-5-5"
 RESTARTED = ChatError(
-    ErrorKind.INTERRUPTED, "The app restarted mid-answer, so the answer stops here.", cause="restart"
+    ErrorKind.INTERRUPTED,
+    "The server answering went away mid-answer (a restart or a crash), so the answer stops here.",
+    cause="server lost",
 ).to_dict()
+
+
+CONVERSATION_AT_VERSION_1 = (
+    "INSERT INTO conversations (id, owner, title, title_search, created_at, updated_at) "
+    "VALUES ('kept', 'ann', 'kept', 'kept', '2026-11-01 10:00:00', '2026-11-01 10:00:00')"
+)
 
 
 def exchange(prompt: str = "hi", answer: str = "Hello", status: Status = Status.COMPLETE) -> Exchange:
@@ -384,25 +401,53 @@ async def test_reopening_with_nothing_unended_marks_nothing(database_url: str) -
 async def test_the_schema_version_is_recorded_once(database_url: str) -> None:
     for _ in range(2):
         store = await Store.open(database_url)
-        assert store.version == SCHEMA_VERSION == 2
+        assert store.version == SCHEMA_VERSION == 3
         await store.close()
-    assert await column(database_url, "SELECT version FROM schema_version ORDER BY version") == [1, 2]
+    assert await column(database_url, "SELECT version FROM schema_version ORDER BY version") == [1, 2, 3]
+
+
+async def at_version(url: str, version: int) -> None:
+    """Make the database as an app at that schema version left it (its upgrade steps only)."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda sync: schema_version.create(sync))
+            for step in range(1, version + 1):
+                await conn.run_sync(UPGRADES[step - 1])
+                await conn.execute(
+                    schema_version.insert().values(version=step, applied_at=dt.datetime.now(dt.UTC))
+                )
+    finally:
+        await engine.dispose()
 
 
 async def test_a_database_at_version_1_gets_the_counters_and_keeps_its_conversations(
     database_url: str,
 ) -> None:
-    store = await Store.open(database_url)
-    made = await store.create("ann", "kept")
-    await store.close()
-    for sql in ("DROP TABLE rate_events", "DROP TABLE rate_scopes", "DROP TABLE token_days"):
-        await column(database_url, sql)
-    await column(database_url, "DELETE FROM schema_version WHERE version = 2")  # as issue 11 left it
+    await at_version(database_url, 1)
+    await column(database_url, CONVERSATION_AT_VERSION_1)
     store = await Store.open(database_url)
     try:
-        assert store.version == 2 and [info.id for info in await store.list("ann")] == [made.id]
+        assert store.version == SCHEMA_VERSION and ids(await store.list("ann")) == ["kept"]
         assert await store.add_tokens("2026-12-01", [Limit("app", 10)], 4) is None
         assert await store.spent("app", "2026-12-01") == 4
+    finally:
+        await store.close()
+
+
+async def test_an_answer_left_streaming_at_version_2_is_stopped_on_the_upgrade(database_url: str) -> None:
+    await at_version(database_url, 2)
+    await column(database_url, CONVERSATION_AT_VERSION_1)
+    record = json.dumps(exchange("two", "Hel", Status.STREAMING).to_dict())
+    await column(
+        database_url,
+        "INSERT INTO exchanges (conversation_id, position, exchange_id, status, prompt_search, "
+        f"answer_search, record) VALUES ('kept', 0, 'x', 'streaming', 'two', 'hel', '{record}')",
+    )
+    store = await Store.open(database_url)
+    try:
+        (stopped,) = await store.exchanges("ann", "kept")
+        assert store.interrupted_on_open == 1 and stopped.status is Status.STOPPED and stopped.text == "Hel"
     finally:
         await store.close()
 

@@ -142,6 +142,7 @@ class Settings:
     data_dir: Path = Path("data")
     database: str | None = field(default=None, repr=False)  # a URL may hold a password
     retention_days: int = 30  # 0 keeps conversations for ever
+    replica: str | None = None  # this process's name among replicas sharing one database
 
     @classmethod
     def from_env(cls, environ: env.Env | None = None) -> Settings:
@@ -162,6 +163,7 @@ class Settings:
             data_dir=Path(env.optional(environ, "CHAT_DATA_DIR") or default_data_dir(environ)),
             database=database,
             retention_days=env.whole_number(environ, "CHAT_RETENTION_DAYS", 30),
+            replica=env.optional(environ, "CHAT_REPLICA_NAME"),
         )
 
     @property

@@ -23,9 +23,10 @@ from typing import Any
 
 from chat.conversation import Conversation
 from chat.errors import ChatError, ErrorKind
-from chat.exchange import Exchange, Status
+from chat.exchange import Exchange, Status, Timings
 from chat.limits import Caller
 from chat.options import TurnOptions
+from chat.peers import Alone, News, Notice, PostgresPeers
 from chat.reply import Reply
 from chat.service import ChatService, FileInput
 from chat.store import ConversationInfo, Store, not_found, title_for
@@ -33,36 +34,37 @@ from chat.store import ConversationInfo, Store, not_found, title_for
 log = logging.getLogger(__name__)
 
 MAX_CACHED = 256
+SWEEP_SECONDS = 5.0  # how often a replica looks for answers whose replica is gone
+STOP_WAIT_SECONDS = 5.0  # how long a Stop waits for another replica to end its answer
 COUNTS_IDLE_SECONDS = 3600.0  # a message scope idle this long is forgotten (its window is a minute)
 
 
-class LiveAnswer:
-    """One answer being streamed and saved by the library; follow it with `async for _ in changes()`."""
+class Answering:
+    """An answer still coming; follow it with `async for _ in changes()`, or `wait()` for its end."""
 
-    def __init__(self, owner: str, conversation_id: str, position: int, reply: Reply) -> None:
+    def __init__(self, owner: str, conversation_id: str, position: int) -> None:
         self.owner = owner
         self.conversation_id = conversation_id
         self.position = position  # the exchange's index in its conversation
-        self.reply = reply
         self.done = False  # True once the answer ended and its final exchange was saved
         self.version = 0  # counts changes: each delta batch, then the end
         self._changed = asyncio.Event()
         self._finished = asyncio.Event()  # set with `done`
-        self._first_save: asyncio.Task[None] | None = None  # the exchange saved as streaming
-        self._saved_version = 0  # the version the last partial save wrote
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
-        self._started = asyncio.Event()  # set once the task runs it (or the first save failed)
 
     @property
     def exchange(self) -> Exchange:
         """The exchange being answered (its response is filled in when the answer ends)."""
-        return self.reply.exchange
+        raise NotImplementedError
 
     @property
-    def text(self) -> str:
-        """The answer's text so far."""
-        return self.reply.text
+    def content(self) -> builtins.list[dict[str, Any]]:
+        """The answer's content blocks so far."""
+        raise NotImplementedError
+
+    @property
+    def timings(self) -> Timings:
+        """When the answer started, and its first text came."""
+        raise NotImplementedError
 
     async def changes(self, now: bool = True, interval: float = 0.0) -> AsyncIterator[None]:
         """Yield now, then whenever the answer changed since the last yield; end when it ends.
@@ -98,6 +100,102 @@ class LiveAnswer:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
+    def _end(self) -> None:
+        self.done = True
+        self._finished.set()
+        self._bump()
+
+
+class LiveAnswer(Answering):
+    """One answer this process streams and saves."""
+
+    def __init__(self, owner: str, conversation_id: str, position: int, reply: Reply) -> None:
+        super().__init__(owner, conversation_id, position)
+        self.reply = reply
+        self._first_save: asyncio.Task[None] | None = None  # the exchange saved as streaming
+        self._saved_version = 0  # the version the last partial save wrote
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._started = asyncio.Event()  # set once the task runs it (or the first save failed)
+
+    @property
+    def exchange(self) -> Exchange:
+        """The exchange being answered (its response is filled in when the answer ends)."""
+        return self.reply.exchange
+
+    @property
+    def content(self) -> builtins.list[dict[str, Any]]:
+        """The answer's content blocks so far."""
+        return self.reply.content
+
+    @property
+    def timings(self) -> Timings:
+        """When the answer started, and its first text came."""
+        return self.reply.timings
+
+    @property
+    def text(self) -> str:
+        """The answer's text so far."""
+        return self.reply.text
+
+
+class RemoteAnswer(Answering):
+    """An answer another replica streams, followed in the store as that replica saves it."""
+
+    def __init__(
+        self, store: Store, owner: str, conversation_id: str, position: int, exchange: Exchange
+    ) -> None:
+        super().__init__(owner, conversation_id, position)
+        self._store = store
+        self._exchange = exchange
+        self._looking: asyncio.Task[None] | None = None
+        self._look_again = False
+
+    @property
+    def exchange(self) -> Exchange:
+        """The exchange as its replica last saved it."""
+        return self._exchange
+
+    @property
+    def content(self) -> builtins.list[dict[str, Any]]:
+        """The answer's content blocks, as far as its last save."""
+        return self._exchange.content
+
+    @property
+    def timings(self) -> Timings:
+        """When the answer started, and its first text came."""
+        return self._exchange.timings
+
+    def look(self) -> None:
+        """Read the exchange again (its replica saved it): one read at a time, the latest wins."""
+        if self.done:
+            return
+        if self._looking is not None and not self._looking.done():
+            self._look_again = True
+            return
+        self._looking = asyncio.create_task(self._read(), name=f"following {self.conversation_id}")
+
+    async def _read(self) -> None:
+        while True:
+            self._look_again = False
+            try:
+                now = await self._store.exchange_at(self.owner, self.conversation_id, self.position)
+            except Exception:
+                log.exception("could not read the answer of conversation %s", self.conversation_id)
+                return
+            if now is None or now.id != self._exchange.id:  # cut or deleted meanwhile
+                self._exchange = dataclasses.replace(self._exchange, status=Status.STOPPED)
+                self._end()
+                return
+            if now.to_dict() != self._exchange.to_dict():
+                self._exchange = now
+                if now.status.ended:
+                    self._end()
+                    return
+                self._bump()
+            if not self._look_again:
+                return
+
 
 @dataclasses.dataclass
 class _Entry:
@@ -116,6 +214,7 @@ class Library:
         save_interval: float = 1.0,
         *,
         max_cached: int = MAX_CACHED,
+        sweep_interval: float = SWEEP_SECONDS,
     ) -> None:
         if max_live_per_owner < 1:
             raise ValueError("max_live_per_owner must be at least 1")
@@ -128,11 +227,44 @@ class Library:
         self._cache: OrderedDict[str, _Entry] = OrderedDict()  # least recently used first
         self._live: dict[str, LiveAnswer] = {}  # by conversation id
         self._saver: asyncio.Task[None] | None = None  # saves the partial answers, while any streams
+        self._remote: dict[str, RemoteAnswer] = {}  # by conversation id: answers other replicas stream
+        self.peers: Alone = Alone()
+        self.sweep_interval = sweep_interval
+        self._sweeper: asyncio.Task[None] | None = None
+        self._errands: set[asyncio.Task[Any]] = set()  # stops asked by other replicas, while they run
 
     @classmethod
-    async def open(cls, service: ChatService, url: str, **options: Any) -> Library:
-        """The library over the store at this URL (opened: its schema made, interrupted answers marked)."""
-        return cls(service, await Store.open(url), **options)
+    async def open(
+        cls, service: ChatService, url: str, replica: str | None = None, **options: Any
+    ) -> Library:
+        """The library over the store at this URL (opened: its schema made, interrupted answers marked).
+
+        On PostgreSQL it joins the other replicas of the same database: it hears their Stops and
+        saves, and stops the answers of a replica that went away. `replica` names this process.
+        """
+        store = await Store.open(url, replica)
+        library = cls(service, store, **options)
+        if store.shared:
+            try:
+                library.peers = await PostgresPeers.open(url, store.replica, library.hear)
+            except BaseException:
+                await store.close()
+                raise
+            library._sweeper = asyncio.create_task(library._sweep(), name="stopping orphaned answers")
+        return library
+
+    def hear(self, notice: Notice) -> None:
+        """Act on what another replica says: stop an answer streaming here, or forget a stale copy."""
+        for conversation_id in notice.conversations:
+            live = self._live.get(conversation_id)
+            if notice.news is News.STOP:
+                if live is not None:
+                    self._errand(self._stop(live))
+            elif live is None:
+                self._cache.pop(conversation_id, None)
+                remote = self._remote.get(conversation_id)
+                if remote is not None:
+                    remote.look()
 
     async def new(self, owner: str, title: str) -> ConversationInfo:
         """A new empty conversation of this owner."""
@@ -179,6 +311,7 @@ class Library:
             await self._stop(live)
         self._cache.pop(conversation_id, None)
         await self.store.delete(owner, conversation_id)
+        await self.peers.tell(News.CHANGED, [conversation_id])
 
     async def expire(self, days: int, now: dt.datetime | None = None) -> builtins.list[str]:
         """Delete conversations untouched for `days` days, then files nothing refers to; return their ids."""
@@ -206,6 +339,13 @@ class Library:
         if entry is None:
             if await self.store.get(owner, conversation_id) is None:
                 raise not_found(conversation_id)
+            # An answer left unended by a replica that is gone is stopped now, before anyone reads on.
+            if (
+                conversation_id not in self._live
+                and await self.store.unended(owner, conversation_id)
+                and await self.store.stop_orphans(conversation_id)
+            ):
+                await self.peers.tell(News.CHANGED, [conversation_id])
             exchanges = await self.store.exchanges(owner, conversation_id)
             entry = self._cache.get(conversation_id)  # another caller may have loaded it meanwhile
             if entry is None:
@@ -234,6 +374,8 @@ class Library:
         """
         conversation = await self.conversation(owner, conversation_id)
         busy = self._busy(owner, conversation_id)
+        if busy is None and self.store.shared and await self.store.unended(owner, conversation_id):
+            busy = _answering_here(conversation_id)  # another replica streams it
         if busy is not None:
             await self.refuse(owner, conversation_id, text, busy)
             raise busy
@@ -265,15 +407,46 @@ class Library:
         live = self._live.get(conversation_id)
         return live if live is not None and live.owner == owner else None
 
+    async def answering(self, owner: str, conversation_id: str) -> Answering | None:
+        """The answer coming in this conversation of this owner, streamed here or by another replica."""
+        live = self.live(owner, conversation_id)
+        if live is not None:
+            return live
+        remote = self._remote.get(conversation_id)
+        if remote is not None and not remote.done:
+            return remote if remote.owner == owner else None
+        if not self.store.shared:
+            return None
+        try:
+            await self.conversation(owner, conversation_id)  # which stops a gone replica's answer
+        except ChatError:
+            return None
+        positions = await self.store.unended(owner, conversation_id)
+        stored = await self.store.exchange_at(owner, conversation_id, positions[-1]) if positions else None
+        if stored is None or conversation_id in self._live:
+            return self.live(owner, conversation_id)
+        remote = RemoteAnswer(self.store, owner, conversation_id, positions[-1], stored)
+        self._remote[conversation_id] = remote
+        self._errand(self._forget_when_done(remote))
+        remote.look()  # it may have ended between the read and now
+        return remote
+
     async def stop(self, owner: str, conversation_id: str) -> bool:
         """Stop the conversation's answer at once, keeping and saving its partial text.
 
-        False when this owner has no answer streaming there (another owner's is left alone).
+        An answer another replica streams is stopped by that replica (waiting a few seconds for
+        it to say so). False when this owner has no answer coming there (another owner's is left alone).
         """
         live = self.live(owner, conversation_id)
-        if live is None:
+        if live is not None:
+            await self._stop(live)
+            return True
+        remote = await self.answering(owner, conversation_id)
+        if remote is None:
             return False
-        await self._stop(live)
+        await self.peers.tell(News.STOP, [conversation_id])
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(remote.wait(), STOP_WAIT_SECONDS)
         return True
 
     async def keep(self, owner: str, conversation_id: str, count: int) -> None:
@@ -289,24 +462,22 @@ class Library:
             await self._stop(live)
         conversation.keep(count)
         await self.store.keep(owner, conversation_id, count)
+        await self.peers.tell(News.CHANGED, [conversation_id])
 
     async def close(self) -> None:
         """Stop every live answer and save it (the store stays open: its opener closes it)."""
         await asyncio.gather(*(self._stop(live) for live in list(self._live.values())))
-        if self._saver is not None:
-            self._saver.cancel()
-            await asyncio.wait({self._saver})
+        for task in (self._saver, self._sweeper, *self._errands):
+            if task is not None:
+                task.cancel()
+                await asyncio.wait({task})
+        await self.peers.close()
 
     # --- inside ----------------------------------------------------------------------------------
 
     def _busy(self, owner: str, conversation_id: str) -> ChatError | None:
         if conversation_id in self._live:
-            return ChatError(
-                ErrorKind.VISITOR_BUSY,
-                "An answer is still coming in this conversation: wait for it or stop it, then send "
-                "again. Nothing was sent.",
-                conversation_id=conversation_id,
-            )
+            return _answering_here(conversation_id)
         streaming = sum(1 for live in self._live.values() if live.owner == owner)
         if streaming >= self.max_live_per_owner:
             return ChatError(
@@ -357,9 +528,7 @@ class Library:
         if self._live.get(live.conversation_id) is live:
             del self._live[live.conversation_id]
         live._started.set()
-        live.done = True
-        live._finished.set()
-        live._bump()
+        live._end()
 
     async def _save_partials(self) -> None:
         # One write every `save_interval` seconds for all the answers streaming, not one each:
@@ -385,12 +554,49 @@ class Library:
                 continue
             for live, version in zip(due, versions, strict=True):
                 live._saved_version = version
+            await self.peers.tell(News.CHANGED, [live.conversation_id for live in due])
 
     async def _save(self, owner: str, conversation_id: str, position: int, exchange: Exchange) -> None:
         try:
             await self.store.save(owner, conversation_id, position, exchange)
         except Exception:
             log.exception("could not save exchange %s of conversation %s", position, conversation_id)
+            return
+        await self.peers.tell(News.CHANGED, [conversation_id])
+
+    async def _sweep(self) -> None:
+        # The store marks what a gone replica was streaming; whoever holds a copy is told.
+        while True:
+            await asyncio.sleep(self.sweep_interval)
+            try:
+                stopped = await self.store.stop_orphans()
+            except Exception:
+                log.exception("could not look for answers whose replica is gone")
+                continue
+            if stopped:
+                changed = list(dict.fromkeys(conversation_id for conversation_id, _ in stopped))
+                log.warning("stopped %s answers whose replica went away", len(stopped))
+                self.hear(Notice(News.CHANGED, tuple(changed), self.store.replica))
+                await self.peers.tell(News.CHANGED, changed)
+
+    def _errand(self, work: Any) -> None:
+        task = asyncio.create_task(work)
+        self._errands.add(task)
+        task.add_done_callback(self._errands.discard)
+
+    async def _forget_when_done(self, remote: RemoteAnswer) -> None:
+        await remote.wait()
+        if self._remote.get(remote.conversation_id) is remote:
+            del self._remote[remote.conversation_id]
+
+
+def _answering_here(conversation_id: str) -> ChatError:
+    return ChatError(
+        ErrorKind.VISITOR_BUSY,
+        "An answer is still coming in this conversation: wait for it or stop it, then send "
+        "again. Nothing was sent.",
+        conversation_id=conversation_id,
+    )
 
 
 def _partial(live: LiveAnswer) -> Exchange:

@@ -29,11 +29,10 @@ from chat.config import SPACES_DATA_DIR
 from chat.errors import ErrorKind, explain
 from chat.exchange import Exchange, Status
 from chat.export import export_json, export_markdown, loaded_options, loaded_title, printable, read_export
-from chat.library import Library
+from chat.library import Answering, Library
 from chat.models import BUILT_IN_MODELS, ModelChoice, list_models, with_model
 from chat.options import EFFORT_LEVELS
-from chat.reply import Reply
-from chat.store import ConversationInfo, title_for
+from chat.store import ConversationInfo, replica_name, title_for
 from ui.addresses import client_address
 from ui.downloads import Downloads, content_key
 from ui.gradio_fixes import (
@@ -138,6 +137,7 @@ class ChatPage:
                     self._library = await Library.open(
                         self.service,
                         settings.database_url,
+                        replica_name(settings.replica),
                         max_live_per_owner=settings.guards.max_streams_per_visitor,
                     )
         if time.monotonic() - self._expired_at > EXPIRE_EVERY_SECONDS:
@@ -215,7 +215,7 @@ class ChatPage:
                 async for _ in updates:
                     if tab.conversation_id != conversation_id:
                         return  # this tab switched away: the answer goes on without it
-                    shown = self.live_messages(live.reply)
+                    shown = self.live_messages(live)
                     if shown:  # nothing yet (it has only just started): the page shows it is waiting
                         yield shown
         except (asyncio.CancelledError, GeneratorExit):
@@ -265,10 +265,10 @@ class ChatPage:
                 return title_for(Path(str(path)).name)
         return UNTITLED
 
-    def live_messages(self, reply: Reply) -> list[gr.ChatMessage]:
-        """A streaming reply as chat messages."""
+    def live_messages(self, answer: Answering) -> list[gr.ChatMessage]:
+        """An answer still coming (here or on another replica) as chat messages."""
         return exchange_messages(
-            shown(reply.exchange, reply.content, reply.timings),
+            shown(answer.exchange, answer.content, answer.timings),
             allow_remote_images=self.server.allow_remote_images,
         )
 
@@ -302,7 +302,7 @@ class ChatPage:
             return gr.skip()  # not stored: nothing was answered
         if tab.restored:
             tab.restored = False
-            live = library.live(tab.owner, tab.conversation_id)
+            live = await library.answering(tab.owner, tab.conversation_id)
             ended = conversation.exchanges if live is None else conversation.exchanges[: live.position]
             return self.screen(ended, conversation)
         reply = conversation.last_reply
@@ -401,13 +401,13 @@ class ChatPage:
         else:
             conversation = await library.conversation(tab.owner, conversation_id)
             exchanges = list(conversation.exchanges)
-        live = library.live(tab.owner, conversation_id)
+        live = await library.answering(tab.owner, conversation_id)
         # Up to the live exchange's own message (an exchange still answering shows no answer yet):
         # drawn once, its files copied out once, and the live answer drawn under it as it grows.
         earlier = self.screen(exchanges if live is None else exchanges[: live.position + 1], conversation)
         panel = self._panel(exchanges) if exchanges else None
         title = info.title if info is not None else UNTITLED
-        screen = earlier if live is None else [*earlier, *self.live_messages(live.reply)]
+        screen = earlier if live is None else [*earlier, *self.live_messages(live)]
         yield view(
             screen,
             panel,
@@ -422,7 +422,7 @@ class ChatPage:
             async for _ in updates:
                 if tab.conversation_id != conversation_id:
                     return  # the tab moved on
-                yield view([*earlier, *self.live_messages(live.reply)])
+                yield view([*earlier, *self.live_messages(live)])
         exchange = await live.wait()
         if tab.conversation_id != conversation_id:
             return

@@ -153,7 +153,7 @@ class Cluster:
         try:
             self.start()
         except BaseException:
-            self.stop()
+            self.stop(keep_logs=True)
             raise
         return self
 
@@ -176,8 +176,9 @@ class Cluster:
             self._wait_until_serving(replica)
         self._start_nginx()
 
-    def stop(self) -> None:
-        """Stop nginx, then the replicas (saving their answers), then PostgreSQL; delete temp folders."""
+    def stop(self, keep_logs: bool = False) -> None:
+        """Stop nginx, then the replicas (saving their answers), then PostgreSQL; delete the temp
+        folders (but for the logs, when kept: a failed start's error names them)."""
         try:
             if self.nginx is not None and self.nginx.poll() is None:
                 self.nginx.terminate()  # fast shutdown: open SSE streams would hold a graceful one
@@ -194,7 +195,12 @@ class Cluster:
         finally:
             if self.postgres is not None:
                 self.postgres.stop()
-            shutil.rmtree(self.directory, ignore_errors=True)  # a data_dir given lives elsewhere
+            if keep_logs:
+                for path in self.directory.iterdir():
+                    if path.suffix not in (".log", ".out"):
+                        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink()
+            else:
+                shutil.rmtree(self.directory, ignore_errors=True)  # a data_dir given lives elsewhere
 
     def replica_named(self, name: str) -> Replica:
         """The replica of this name (replica-1, replica-2, ...)."""

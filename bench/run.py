@@ -98,7 +98,8 @@ def run_app(name: str, options: Options, upstream: Upstream) -> list[dict[str, A
         serving = served(name, upstream.url, options.out, options.app_env)
     round_of = functools.partial(chat_round, browsers_apart=clustered)
     with serving as app:
-        asyncio.run(round_of(app.url, 1, f"{name} warm-up", options.chat_timeout))
+        for url in app.warm_up_urls:  # every replica's first chat pays one-time costs
+            asyncio.run(round_of(url, 1, f"{name} warm-up", options.chat_timeout))
         upstream.take_exchanges()
         for users in sorted(set(options.users) | {1}):
             rounds = options.single_runs if users == 1 else 1
@@ -257,6 +258,11 @@ class AppProcess:
     process: subprocess.Popen[bytes]
     url: str
 
+    @property
+    def warm_up_urls(self) -> list[str]:
+        """Where the warm-up chat goes."""
+        return [self.url]
+
     def cpu_seconds(self) -> float:
         """User plus system CPU time of the app process so far (from /proc)."""
         return process_cpu_seconds(self.process.pid)
@@ -339,6 +345,11 @@ class ClusterApp:
     def process(self) -> subprocess.Popen[bytes]:
         """The first replica (the one --profile samples)."""
         return self.cluster.replicas[0].process
+
+    @property
+    def warm_up_urls(self) -> list[str]:
+        """Each replica directly: through nginx a warm-up chat would reach only one of them."""
+        return [replica.url for replica in self.cluster.replicas]
 
     def cpu_seconds(self) -> float:
         """User plus system CPU of every replica so far."""

@@ -40,8 +40,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         print(f"starting PostgreSQL, {args.replicas} replicas and nginx (logs in {cluster.directory})")
         with cluster:
+            print(f"  database: {cluster.database_url}")
             for replica in cluster.replicas:
-                print(f"  {replica.name}: {replica.url} (log {replica.log_path})")
+                print(f"  {replica.name}: {replica.url} (pid {replica.process.pid}, log {replica.log_path})")
             print(f"serving on {cluster.url} (Ctrl-C to stop)", flush=True)
             while all(replica.process.poll() is None for replica in cluster.replicas):
                 time.sleep(0.5)

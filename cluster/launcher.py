@@ -63,6 +63,7 @@ class Replica:
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+    interrupted: bool = False
 
     @property
     def url(self) -> str:
@@ -80,10 +81,16 @@ class Replica:
             self.process.kill()
         self.process.wait(10)
 
+    def interrupt(self) -> None:
+        """Send it one Ctrl-C (SIGINT): it stops serving and saves its live answers."""
+        # Once only: a second one would interrupt that saving.
+        if self.process.poll() is None and not self.interrupted:
+            self.interrupted = True
+            self.process.send_signal(signal.SIGINT)
+
     def stop(self, timeout: float = STOP_SECONDS) -> None:
         """Stop it as Ctrl-C does (it saves its live answers); SIGKILL after `timeout` seconds."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
+        self.interrupt()
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -187,9 +194,8 @@ class Cluster:
                 except subprocess.TimeoutExpired:
                     self.nginx.kill()
                     self.nginx.wait(5)
-            for replica in self.replicas:
-                if replica.process.poll() is None:
-                    replica.process.send_signal(signal.SIGINT)
+            for replica in self.replicas:  # all at once: each takes a few seconds
+                replica.interrupt()
             for replica in self.replicas:
                 replica.stop()
         finally:
@@ -357,18 +363,19 @@ TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 
 
 def render_marked_blocks(text: str, blocks: Mapping[str, Sequence[str]]) -> str:
-    """Replace the lines between `# BEGIN cluster: NAME` and `# END cluster: NAME` with these lines."""
+    """Replace the lines between `# BEGIN cluster: NAME` and `# END cluster: NAME` (kept) with these."""
     for name, lines in blocks.items():
         marker = re.escape(name)
         pattern = re.compile(
-            rf"^(?P<indent>[ \t]*)# BEGIN cluster: {marker}\n.*?^[ \t]*# END cluster: {marker}\n", re.S | re.M
+            rf"^(?P<begin>(?P<indent>[ \t]*)# BEGIN cluster: {marker}\n).*?"
+            rf"(?P<end>^[ \t]*# END cluster: {marker}\n)",
+            re.S | re.M,
         )
         match = pattern.search(text)
         if match is None:
             raise ClusterError(f"the nginx config has no '# BEGIN cluster: {name}' ... '# END' block")
-        indent = match["indent"]
-        body = "".join(f"{indent}{line}\n" for line in lines)
-        text = text[: match.start()] + body + text[match.end() :]
+        body = "".join(f"{match['indent']}{line}\n" for line in lines)
+        text = text[: match.start()] + match["begin"] + body + match["end"] + text[match.end() :]
     return text
 
 

@@ -30,13 +30,18 @@ def unavailable(reason: str) -> None:
     pytest.skip(f"no cluster here: {reason}")
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    """Two replicas behind nginx on one PostgreSQL, on the offline model, for the whole module."""
+def require_cluster_tools() -> None:
+    """Skip (or in CI fail) unless nginx and PostgreSQL are installed."""
     if nginx_binary() is None:
         unavailable("nginx is not installed (apt-get install nginx)")
     if find_bin_dir() is None:
         unavailable("PostgreSQL is not installed (apt-get install postgresql)")
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    """Two replicas behind nginx on one PostgreSQL, on the offline model, for the whole module."""
+    require_cluster_tools()
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CHAT_", "APP_"))}
     env = {
         "CHAT_OFFLINE": "1",

@@ -9,7 +9,7 @@ import httpx
 
 from bench.page_client import Answer, PageChat, PageConfig
 from chat.offline import offline_answer
-from cluster.launcher import ROUTE_COOKIE, Cluster, ProxiedRequest
+from cluster.launcher import NGINX_CONF, ROUTE_COOKIE, Cluster, ProxiedRequest
 from tests.cluster.conftest import RATE_LIMIT_PER_ADDRESS, Browser, route_of
 
 QUEUE_JOIN, QUEUE_DATA = "/gradio_api/queue/join", "/gradio_api/queue/data"
@@ -123,3 +123,23 @@ def streamed_for(answer: Answer) -> float:
     """Seconds from the answer's first update to its end, as the browser received them."""
     assert answer.first_update_at is not None and answer.completed_at is not None, answer
     return answer.completed_at - answer.first_update_at
+
+
+def test_the_launcher_runs_the_shipped_config_changing_only_its_marked_blocks(cluster: Cluster) -> None:
+    shipped = outside_marked_blocks(NGINX_CONF.read_text())
+    running = outside_marked_blocks((cluster.directory / "nginx.conf").read_text())
+    assert running == shipped
+    assert "proxy_buffering off;" in "\n".join(running) and "hash $chat_route" in "\n".join(running)
+
+
+def outside_marked_blocks(conf: str) -> list[str]:
+    """The config's lines outside its `# BEGIN cluster:` ... `# END cluster:` blocks."""
+    kept, inside = [], False
+    for line in conf.splitlines():
+        if "# BEGIN cluster:" in line:
+            inside = True
+        elif "# END cluster:" in line:
+            inside = False
+        elif not inside:
+            kept.append(line)
+    return kept

@@ -143,3 +143,14 @@ def outside_marked_blocks(conf: str) -> list[str]:
         elif not inside:
             kept.append(line)
     return kept
+
+
+async def test_an_upload_as_large_as_the_app_allows_passes_nginx(cluster: Cluster, browser: Browser) -> None:
+    upload = b"%PDF-1.4\n" + b"0" * (24 * 1024 * 1024)  # APP_MAX_FILE_MB is 25
+    async with browser() as client:
+        (await client.get(cluster.url)).raise_for_status()
+        response = await client.post(
+            f"{cluster.url}/gradio_api/upload", files={"files": ("big.pdf", upload, "application/pdf")}
+        )
+    assert response.status_code == 200, response.text[:500]
+    assert len(response.json()) == 1, response.text[:500]

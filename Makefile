@@ -1,5 +1,7 @@
 # `make demo` runs the chat, `make test` runs every check, `make bench` the benchmark (BENCHMARKS.md),
-# `make screenshot` retakes docs/screenshot.png. Each sets up its virtual environment first:
+# `make screenshot` retakes docs/screenshot.png, `make cluster` runs replicas behind nginx
+# (CLUSTER_ARGS='--replicas 3'), `make test-cluster` their tests (tests/cluster: not in `make test`).
+# Each sets up its virtual environment first:
 # .venv holds only what the app needs (as on a Space), .venv-dev adds the test and benchmark tools
 # (with matplotlib installed, Gradio imports it on the first event: a stall a demo should not have).
 PYTHON ?= python3
@@ -8,13 +10,19 @@ DEV_VENV := .venv-dev
 BIN := $(VENV)/bin
 DEV := $(DEV_VENV)/bin
 
-.PHONY: demo test lint bench screenshot clean
+.PHONY: demo test test-cluster lint bench cluster screenshot clean
 
 demo: $(VENV)/.ready
 	$(BIN)/python app.py
 
 test: $(DEV_VENV)/.ready lint
 	$(DEV)/python -m pytest
+
+test-cluster: $(DEV_VENV)/.ready
+	$(DEV)/python -m pytest tests/cluster
+
+cluster: $(VENV)/.ready
+	$(BIN)/python -m cluster $(CLUSTER_ARGS)
 
 bench: $(DEV_VENV)/.ready
 	$(DEV)/python -m bench.run $(BENCH_ARGS)

@@ -17,7 +17,7 @@ def draw_chart(result: dict[str, Any], path: Path) -> None:
     """Two panels: first update p50/p99 (log scale) and wall vs one chat, baseline against app."""
     figure, (latency, wall) = plt.subplots(1, 2, figsize=(11, 4.4), constrained_layout=True)
     for name, rows in result["runs"].items():
-        color, label = STYLE.get(name, ("tab:gray", name))
+        color, label = STYLE.get(name, ("tab:green" if name.startswith("app, ") else "tab:gray", name))
         users = [row["users"] for row in rows]
         p50 = [_ms(row["first_update_ms"]["p50"]) for row in rows]
         p99 = [_ms(row["first_update_ms"]["p99"]) for row in rows]

@@ -2,6 +2,7 @@
 
     make bench                                   # the full run: N = 1, 20, 50, 100 (about 10 minutes)
     python -m bench.run --users 1,5 --deltas 50  # a quick look
+    make bench BENCH_ARGS='--replicas 2'         # "app" as 2 replicas behind nginx on PostgreSQL
 
 It starts the loopback Messages API (its own process) streaming one answer of `--deltas` deltas of
 `--delta-chars` characters, one every `--delta-interval` seconds after `--first-token` seconds;
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import json
 import math
 import os
@@ -38,6 +41,7 @@ from bench import profile, report
 from bench.chart import draw_chart
 from bench.page_client import Answer, PageChat, PageConfig
 from bench.upstream import TokenRate, Upstream
+from cluster.launcher import Cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = {"baseline": "bench/baseline_app.py", "app": "app.py"}
@@ -56,6 +60,7 @@ class Options:
     chat_timeout: float = 900.0
     app_env: tuple[tuple[str, str], ...] = ()
     profile_users: int | None = None  # sample the app with py-spy during this N (bench/profile.py)
+    replicas: int = 0  # run "app" as this many replicas behind nginx on PostgreSQL (0: one process, SQLite)
 
 
 def run_benchmark(options: Options) -> dict[str, Any]:
@@ -68,10 +73,13 @@ def run_benchmark(options: Options) -> dict[str, Any]:
     }
     with Upstream(options.rate) as upstream:
         for name in options.apps:
-            result["runs"][name] = run_app(name, options, upstream)
+            result["runs"][run_name(name, options)] = run_app(name, options, upstream)
     result["machine"]["load_average_after"] = os.getloadavg()
     result["duration_s"] = round(time.time() - started, 1)
-    result["targets"] = evaluate_targets(result["runs"].get("app", []))
+    if options.replicas:
+        result["targets"] = evaluate_cluster_targets(result["runs"], run_name("app", options))
+    else:
+        result["targets"] = evaluate_targets(result["runs"].get("app", []))
     result = json.loads(json.dumps(result))  # exactly what the file holds (lists, not tuples)
     options.out.mkdir(parents=True, exist_ok=True)
     (options.out / "benchmark.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -83,8 +91,15 @@ def run_benchmark(options: Options) -> dict[str, Any]:
 def run_app(name: str, options: Options, upstream: Upstream) -> list[dict[str, Any]]:
     """Every N for one app, in one app process; N = 1 first, as the reference."""
     rows = []
-    with served(name, upstream.url, options.out, options.app_env) as app:
-        asyncio.run(chat_round(app.url, 1, f"{name} warm-up", options.chat_timeout))
+    clustered = name == "app" and options.replicas > 0
+    if clustered:
+        serving = served_cluster(name, upstream.url, options.out, options.app_env, options.replicas)
+    else:
+        serving = served(name, upstream.url, options.out, options.app_env)
+    round_of = functools.partial(chat_round, browsers_apart=clustered)
+    with serving as app:
+        for url in app.warm_up_urls:  # every replica's first chat pays one-time costs
+            asyncio.run(round_of(url, 1, f"{name} warm-up", options.chat_timeout))
         upstream.take_exchanges()
         for users in sorted(set(options.users) | {1}):
             rounds = options.single_runs if users == 1 else 1
@@ -94,7 +109,7 @@ def run_app(name: str, options: Options, upstream: Upstream) -> list[dict[str, A
             with profiled(app, raw_profile, users == options.profile_users):
                 for number in range(rounds):
                     label = f"{name} n={users} round {number}"
-                    answers += asyncio.run(chat_round(app.url, users, label, options.chat_timeout))
+                    answers += asyncio.run(round_of(app.url, users, label, options.chat_timeout))
                     walls.append(wall_time(answers[-users:]))
             cpu = app.cpu_seconds() - cpu_before
             row = summarize(users, answers, upstream.take_exchanges(), cpu, options.rate)
@@ -105,21 +120,33 @@ def run_app(name: str, options: Options, upstream: Upstream) -> list[dict[str, A
             if users == options.profile_users:
                 row["profile"] = profile.summarize(raw_profile)
             rows.append(row)
-            print(f"{name:8} n={users:<4} {_brief(row)}", flush=True)
+            print(f"{run_name(name, options):8} n={users:<4} {_brief(row)}", flush=True)
     one_chat = rows[0]["wall_s"]
     for row in rows:
         row["wall_ratio"] = round(row["wall_s"] / one_chat, 2)
     return rows
 
 
-async def chat_round(url: str, users: int, label: str, timeout: float) -> list[Answer]:
-    """N browser tabs send one message each, all at once; return what each page showed."""
+async def chat_round(
+    url: str, users: int, label: str, timeout: float, browsers_apart: bool = False
+) -> list[Answer]:
+    """N browser tabs send one message each, all at once; return what each page showed.
+
+    `browsers_apart`: each tab its own cookie jar, as separate browsers (nginx's sticky route cookie
+    would send tabs sharing one to a single replica)."""
     # Drop idle connections before uvicorn does (after 5 s): reusing one it is closing fails a POST,
     # which a browser would quietly retry and httpx does not.
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=4 * users, keepalive_expiry=2.0)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=60), limits=limits) as http:
+    timeouts = httpx.Timeout(timeout, connect=60)
+    async with contextlib.AsyncExitStack() as clients:
+        http = await clients.enter_async_context(httpx.AsyncClient(timeout=timeouts, limits=limits))
         config = await PageConfig.fetch(http, url)
-        tabs = [PageChat(http, config) for _ in range(users)]
+        if browsers_apart:
+            own = httpx.Limits(max_connections=None, max_keepalive_connections=4, keepalive_expiry=2.0)
+            jars = [httpx.AsyncClient(timeout=timeouts, limits=own) for _ in range(users)]
+            tabs = [PageChat(await clients.enter_async_context(jar), config) for jar in jars]
+        else:
+            tabs = [PageChat(http, config) for _ in range(users)]
         await asyncio.gather(*(_chat(tab, f"{label} chat {n}", timeout) for n, tab in enumerate(tabs)))
     return [tab.answer for tab in tabs if tab.answer is not None]
 
@@ -203,12 +230,38 @@ def evaluate_targets(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def run_name(name: str, options: Options) -> str:
+    """The name an app's figures go under: "app, 2 replicas" when "app" runs as a cluster."""
+    return f"{name}, {options.replicas} replicas" if name == "app" and options.replicas else name
+
+
+def evaluate_cluster_targets(runs: dict[str, list[dict[str, Any]]], name: str) -> list[dict[str, Any]]:
+    """The targets of the replicas behind nginx, each with its figure and whether it was met."""
+    by_users = {row["users"]: row for row in runs.get(name, [])}
+    wall = by_users.get(100, {}).get("wall_ratio")
+    first = by_users.get(20, {}).get("first_update_ms", {}).get("p50")
+    checks = [
+        (f"{name}, 100 users: wall at most 2x one chat", wall, 2.0),
+        (f"{name}, 20 users: first update p50 at most 250 ms", first, 250),
+        (f"{name}, 100 users: chats that did not complete", _incomplete(by_users.get(100)), 0),
+    ]
+    return [
+        {"target": target, "figure": value, "limit": limit, "met": None if value is None else value <= limit}
+        for target, value, limit in checks
+    ]
+
+
 @dataclass
 class AppProcess:
     """A running app subprocess: where it serves, and how much CPU it has used."""
 
     process: subprocess.Popen[bytes]
     url: str
+
+    @property
+    def warm_up_urls(self) -> list[str]:
+        """Where the warm-up chat goes."""
+        return [self.url]
 
     def cpu_seconds(self) -> float:
         """User plus system CPU time of the app process so far (from /proc)."""
@@ -275,6 +328,55 @@ def served(
             process.kill()
             process.wait(5)
         log.close()
+
+
+@dataclass
+class ClusterApp:
+    """The app as replicas behind nginx: nginx's URL, the replicas' CPU summed."""
+
+    cluster: Cluster
+
+    @property
+    def url(self) -> str:
+        """nginx's address."""
+        return self.cluster.url
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        """The first replica (the one --profile samples)."""
+        return self.cluster.replicas[0].process
+
+    @property
+    def warm_up_urls(self) -> list[str]:
+        """Each replica directly: through nginx a warm-up chat would reach only one of them."""
+        return [replica.url for replica in self.cluster.replicas]
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU of every replica so far."""
+        return self.cluster.cpu_seconds()
+
+
+@contextmanager
+def served_cluster(
+    name: str, upstream_url: str, out: Path, extra_env: Sequence[tuple[str, str]] = (), replicas: int = 2
+) -> Iterator[ClusterApp]:
+    """Run app.py as `replicas` replicas behind nginx on a throwaway PostgreSQL (cluster/) until the
+    block ends; their logs are copied to `out`."""
+    ours = ("ANTHROPIC_", "CHAT_", "APP_", "GRADIO_")
+    env = {
+        "ANTHROPIC_API_KEY": "sk-bench-not-real",
+        "ANTHROPIC_BASE_URL": upstream_url,
+        "CHAT_RATE_LIMIT_PER_ADDRESS": "0",  # every simulated user comes from 127.0.0.1
+        **dict(extra_env),
+    }
+    base_env = {key: value for key, value in os.environ.items() if not key.startswith(ours)}
+    out.mkdir(parents=True, exist_ok=True)
+    with Cluster(replicas=replicas, env=env, base_env=base_env) as cluster:
+        try:
+            yield ClusterApp(cluster)
+        finally:
+            for replica in cluster.replicas:
+                (out / f"{name}-{replica.name}.log.tmp").write_text(replica.log)
 
 
 def machine() -> dict[str, Any]:
@@ -379,6 +481,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--out", type=Path, default=default.out, help="directory for JSON and PNG")
     parser.add_argument("--app-env", action="append", default=[], help="KEY=VALUE for the app (repeatable)")
     parser.add_argument("--profile", type=int, help="sample the app with py-spy at this N (needs py-spy)")
+    parser.add_argument(
+        "--replicas", type=int, default=0, help="run app as N replicas behind nginx on PostgreSQL (cluster/)"
+    )
     args = parser.parse_args(argv)
     return Options(
         users=tuple(int(n) for n in args.users.split(",")),
@@ -388,6 +493,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         out=args.out,
         app_env=tuple(tuple(item.split("=", 1)) for item in args.app_env),  # type: ignore[misc]
         profile_users=args.profile,
+        replicas=args.replicas,
     )
 
 

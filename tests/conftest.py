@@ -29,6 +29,17 @@ from tests.upstream import TEST_KEY, InProcess, echo_script, replies
 from ui.render import notice_text
 from ui.server import ServerSettings
 
+CLUSTER_TESTS = Path(__file__).parent / "cluster"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Leave tests/cluster out unless it is named (`make test-cluster`): `make test` runs them once."""
+    if collection_path != CLUSTER_TESTS:
+        return None
+    named = (Path(arg.split("::")[0]).resolve() for arg in config.args)
+    return not any(path.is_relative_to(CLUSTER_TESTS) for path in named) or None
+
+
 CLIENT_FIELDS = {f.name for f in dataclasses.fields(ClientSettings)}
 TURN_FIELDS = {f.name for f in dataclasses.fields(TurnOptions)}
 GUARD_FIELDS = {f.name for f in dataclasses.fields(Guards)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 from pathlib import Path
 
 import gradio as gr
@@ -91,10 +92,18 @@ def serve(demo: gr.Blocks, server: ServerSettings, host: str | None, port: int |
             "The app still serves on %s for this machine only.",
             demo.local_url,
         )
+    # A service manager stops the app with SIGTERM (systemd, Docker, honcho, a Space restarting):
+    # treated as Ctrl-C, so live answers are stopped and saved, not cut off.
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         demo.block_thread()
     finally:
         stop(demo)
+
+
+def interrupt(_signum: int, _frame: object) -> None:
+    """Stop serving as Ctrl-C does."""
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -67,8 +67,8 @@ def app_py(*args: str, **env: str) -> Iterator[AppProcess]:
         CHAT_OFFLINE_DELAY="0.005",
         GRADIO_ANALYTICS_ENABLED="False",
         PYTHONUNBUFFERED="1",
-        **env,
     )
+    environment.update(env)
     process = subprocess.Popen(
         [sys.executable, "app.py", *args],
         cwd=ROOT,

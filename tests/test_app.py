@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import signal
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -102,6 +105,21 @@ def test_python_app_py_serves_the_offline_model_with_no_key():
     assert len(updates) >= 3
     answer = answer_text(updates[-1])
     assert "offline demo model" in answer and "\u201chello offline\u201d" in answer
+
+
+def test_sigterm_stops_app_py_saving_the_answer_it_was_streaming(tmp_path):
+    with app_py(CHAT_OFFLINE_DELAY="0.2", CHAT_DATA_DIR=str(tmp_path)) as running:
+        job = Client(running.url, verbose=False).submit({"text": "a long one", "files": []}, api_name="/chat")
+        deadline = time.monotonic() + 30
+        while not (job.outputs() and answer_text(job.outputs()[-1])) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert job.outputs(), "no part of the answer came"
+        running.process.send_signal(signal.SIGTERM)
+        assert running.process.wait(30) == 0
+    with sqlite3.connect(tmp_path / "chats.db") as db:
+        ((status, record),) = db.execute("SELECT status, record FROM exchanges").fetchall()
+    assert status == "stopped" and json.loads(record)["error"] is None  # saved as a Stop, not lost
+    assert "offline demo model" in json.loads(record)["response"]["content"][0]["text"]
 
 
 def test_an_uploaded_image_reaches_the_api_as_an_image_block(app_url, loopback_api, tmp_path):

@@ -2,12 +2,15 @@
 
     make bench                                   # the full run: N = 1, 20, 50, 100 (about 10 minutes)
     python -m bench.run --users 1,5 --deltas 50  # a quick look
+    python -m bench.run --only-turns             # only the bytes per message at turns 1, 10, 40, 80
 
 It starts the loopback Messages API (its own process) streaming one answer of `--deltas` deltas of
 `--delta-chars` characters, one every `--delta-interval` seconds after `--first-token` seconds;
 then, for each app (`bench/baseline_app.py`, then `app.py`, each a subprocess), sends N chats at
 once through the web page's own protocol (bench/page_client.py) and measures what the page gets.
 N = 1 is run `--single-runs` times, one after another, and its median wall time is "one chat".
+Then one tab holds one conversation in a fresh app process and the bytes of its messages at
+`--turns` are counted (bench/turns.py).
 Results: a JSON file and a PNG chart in `--out` (see BENCHMARKS.md for what each figure means).
 """
 
@@ -34,7 +37,7 @@ from typing import Any
 
 import httpx
 
-from bench import profile, report
+from bench import profile, report, turns
 from bench.chart import draw_chart
 from bench.page_client import Answer, PageChat, PageConfig
 from bench.upstream import TokenRate, Upstream
@@ -56,6 +59,8 @@ class Options:
     chat_timeout: float = 900.0
     app_env: tuple[tuple[str, str], ...] = ()
     profile_users: int | None = None  # sample the app with py-spy during this N (bench/profile.py)
+    turns: tuple[int, ...] = ()  # count one message's bytes at these turns of one conversation
+    only_turns: bool = False  # run only that count, not the apps at N users
 
 
 def run_benchmark(options: Options) -> dict[str, Any]:
@@ -67,11 +72,13 @@ def run_benchmark(options: Options) -> dict[str, Any]:
         "runs": {},
     }
     with Upstream(options.rate) as upstream:
-        for name in options.apps:
+        for name in () if options.only_turns else options.apps:
             result["runs"][name] = run_app(name, options, upstream)
+        if options.turns:
+            result["turns"] = run_turns(options, upstream)
     result["machine"]["load_average_after"] = os.getloadavg()
     result["duration_s"] = round(time.time() - started, 1)
-    result["targets"] = evaluate_targets(result["runs"].get("app", []))
+    result["targets"] = [*evaluate_targets(result["runs"].get("app", [])), turns.target(result.get("turns"))]
     result = json.loads(json.dumps(result))  # exactly what the file holds (lists, not tuples)
     options.out.mkdir(parents=True, exist_ok=True)
     (options.out / "benchmark.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -110,6 +117,18 @@ def run_app(name: str, options: Options, upstream: Upstream) -> list[dict[str, A
     for row in rows:
         row["wall_ratio"] = round(row["wall_s"] / one_chat, 2)
     return rows
+
+
+def run_turns(options: Options, upstream: Upstream) -> dict[str, Any]:
+    """The app's bytes per message at each of `options.turns`, in an app process of its own."""
+    with served("app", upstream.url, options.out, options.app_env) as app:
+        measured = asyncio.run(
+            turns.measure(app.url, options.turns, options.chat_timeout, options.rate.answer())
+        )
+    upstream.take_exchanges()
+    for row in measured["rows"]:
+        print(f"turns    turn {row['turn']:<4} {row['received']:>9,} B received  {row['sent']:>9,} B sent")
+    return measured
 
 
 async def chat_round(url: str, users: int, label: str, timeout: float) -> list[Answer]:
@@ -379,6 +398,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--out", type=Path, default=default.out, help="directory for JSON and PNG")
     parser.add_argument("--app-env", action="append", default=[], help="KEY=VALUE for the app (repeatable)")
     parser.add_argument("--profile", type=int, help="sample the app with py-spy at this N (needs py-spy)")
+    parser.add_argument("--turns", default="1,10,40,80", help="turns whose bytes to count ('' for none)")
+    parser.add_argument("--only-turns", action="store_true", help="count only the bytes per turn")
     args = parser.parse_args(argv)
     return Options(
         users=tuple(int(n) for n in args.users.split(",")),
@@ -388,6 +409,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
         out=args.out,
         app_env=tuple(tuple(item.split("=", 1)) for item in args.app_env),  # type: ignore[misc]
         profile_users=args.profile,
+        turns=tuple(int(n) for n in args.turns.split(",") if n.strip()),
+        only_turns=args.only_turns,
     )
 
 

@@ -84,10 +84,15 @@ class CountingTab:
 
     @classmethod
     async def open(cls, http: httpx.AsyncClient, url: str) -> CountingTab:
-        """A tab on the app at `url` (reads its /config)."""
+        """A tab on the app at `url` (reads its /config), after the page's load events have run."""
         config = await PageConfig.fetch(http, url)
         raw = (await http.get(f"{config.url}/config")).json()
-        return cls(http, config, raw)
+        tab = cls(http, config, raw)
+        loaded = MessageCost(0)  # once per page, not per message: not counted
+        for dep in tab.dependencies.values():
+            if dep.get("backend_fn") and any(event == "load" for _, event in dep["targets"]):
+                await tab._run(dep, loaded)  # the visitor's token lands in its BrowserState
+        return tab
 
     @property
     def screen(self) -> list[dict[str, Any]]:
@@ -102,27 +107,39 @@ class CountingTab:
         cost.answer = answer_text(self.screen)
         return cost
 
-    async def _run(self, dep: dict[str, Any], cost: MessageCost) -> None:
-        succeeded = await (self._queued(dep, cost) if dep["queue"] else self._predict(dep, cost))
-        for follower in self.dependencies.values():
-            if follower.get("trigger_after") != dep["id"] or not follower.get("backend_fn"):
-                continue
-            if (follower.get("trigger_only_on_success") and not succeeded) or (
-                follower.get("trigger_only_on_failure") and succeeded
-            ):
-                continue
-            await self._run(follower, cost)
+    async def _run(self, dep: dict[str, Any], cost: MessageCost, body: bytes | None = None) -> None:
+        body = self._body(dep) if body is None else body
+        succeeded = await (self._queued(dep, body, cost) if dep["queue"] else self._predict(dep, body, cost))
+        followers = [
+            follower
+            for follower in self.dependencies.values()
+            if follower.get("trigger_after") == dep["id"]
+            and follower.get("backend_fn")
+            and not (follower.get("trigger_only_on_success") and not succeeded)
+            and not (follower.get("trigger_only_on_failure") and succeeded)
+        ]
+        # The page starts them all at once, with the values on screen now: their bodies are made
+        # before any of them runs (one's outputs must not reach a sibling's inputs).
+        for follower, follower_body in [(follower, self._body(follower)) for follower in followers]:
+            await self._run(follower, cost, follower_body)
 
     def _body(self, dep: dict[str, Any]) -> bytes:
-        data = [None if self._kind(i) == "state" else self.values.get(i) for i in dep["inputs"]]
-        body = {
-            "data": data,
-            "event_data": None,
+        body: dict[str, Any] = {"data": [self._input(block) for block in dep["inputs"]]}
+        if dep is not self.submit:  # the page sends no event data with the box's own submit
+            body["event_data"] = None
+        body |= {
             "fn_index": dep["id"],
-            "trigger_id": self.submit["targets"][0][0],
+            "trigger_id": self.submit["targets"][0][0] if dep["targets"][0][1] == "then" else 0,
             "session_hash": self.session_hash,
         }
         return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()  # as JSON.stringify
+
+    def _input(self, block: int) -> Any:
+        """An input's value as the page sends it: none for a gr.State (kept on the server)."""
+        kind, value = self._kind(block), self.values.get(block)
+        if kind == "state":
+            return None
+        return "" if kind == "textbox" and value is None else value
 
     async def _post(self, path: str, body: bytes) -> httpx.Response:
         headers = {"content-type": "application/json"}
@@ -130,17 +147,15 @@ class CountingTab:
         response.raise_for_status()
         return response
 
-    async def _predict(self, dep: dict[str, Any], cost: MessageCost) -> bool:
-        body = self._body(dep)
+    async def _predict(self, dep: dict[str, Any], body: bytes, cost: MessageCost) -> bool:
         response = await self._post("run/predict", body)
         cost.add(self._label(dep), response.num_bytes_downloaded, len(body))
         self._show(dep, response.json()["data"])
         return True
 
-    async def _queued(self, dep: dict[str, Any], cost: MessageCost) -> bool:
+    async def _queued(self, dep: dict[str, Any], body: bytes, cost: MessageCost) -> bool:
         label = self._label(dep)
         split = label == SUBMIT
-        body = self._body(dep)
         joined = await self._post("queue/join", body)
         cost.add(f"{label} queue/join" if split else label, joined.num_bytes_downloaded, len(body))
         event_id = joined.json()["event_id"]

@@ -10,12 +10,17 @@ import matplotlib
 matplotlib.use("Agg")  # no display: render straight to a file
 import matplotlib.pyplot as plt
 
+from bench import turns
+
 STYLE = {"baseline": ("tab:red", "baseline: seed's sync loop, Gradio defaults"), "app": ("tab:blue", "app")}
 
 
 def draw_chart(result: dict[str, Any], path: Path) -> None:
-    """Two panels: first update p50/p99 (log scale) and wall vs one chat, baseline against app."""
-    figure, (latency, wall) = plt.subplots(1, 2, figsize=(11, 4.4), constrained_layout=True)
+    """Two panels: first update p50/p99 (log scale) and wall vs one chat, baseline against app;
+    a third, bytes per message against turn, when they were counted (bench/turns.py)."""
+    panels = 3 if result.get("turns") else 2
+    figure, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4.4), constrained_layout=True)
+    latency, wall = axes[0], axes[1]
     for name, rows in result["runs"].items():
         color, label = STYLE.get(name, ("tab:green" if name.startswith("app, ") else "tab:gray", name))
         users = [row["users"] for row in rows]
@@ -39,9 +44,11 @@ def draw_chart(result: dict[str, Any], path: Path) -> None:
         ylabel="wall time / one chat's wall time",
         title="All chats answered: wall time vs one chat",
     )
-    for axes in (latency, wall):
-        axes.grid(True, which="both", alpha=0.3)
-        axes.legend(fontsize=8)
+    for panel in (latency, wall):
+        panel.grid(True, which="both", alpha=0.3)
+        panel.legend(fontsize=8)
+    if result.get("turns"):
+        turns.draw_panel(axes[2], result["turns"])
     rate = result["options"]["rate"]
     figure.suptitle(
         f"{rate['deltas']} deltas of {rate['delta_chars']} chars every {rate['interval'] * 1000:.0f} ms "

@@ -149,6 +149,8 @@ class PageChat:
         if not data:
             return
         value = data[chatbot_at]
+        if isinstance(value, dict) and value.get("__type__") == "update":  # no change (the app's fix 15)
+            value = value.get("value", self.chatbot)
         self.chatbot = value if full_value else apply_diff(self.chatbot, value)
         text = answer_text(self.chatbot)
         answer.error = answer.error or notice_text(self.chatbot)

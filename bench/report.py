@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench import turns
+
 COLUMNS = [
     ("users", lambda r: r["users"]),
     ("wall s", lambda r: r["wall_s"]),
@@ -18,7 +20,7 @@ COLUMNS = [
 
 
 def markdown(result: dict[str, Any]) -> str:
-    """One table per app, then the targets with their verdicts."""
+    """One table per app, the bytes per message by turn, then the targets with their verdicts."""
     parts = []
     for name, rows in result["runs"].items():
         parts.append(f"**{name}**\n")
@@ -26,6 +28,8 @@ def markdown(result: dict[str, Any]) -> str:
         parts.append("|" + " --- |" * len(COLUMNS))
         parts += ["| " + " | ".join(str(cell(row)) for _, cell in COLUMNS) + " |" for row in rows]
         parts.append("")
+    if result.get("turns"):
+        parts += turns.markdown(result["turns"])
     parts.append("| target | figure | verdict |")
     parts.append("| --- | --- | --- |")
     for target in result["targets"]:

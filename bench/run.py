@@ -3,12 +3,15 @@
     make bench                                   # the full run: N = 1, 20, 50, 100 (about 10 minutes)
     python -m bench.run --users 1,5 --deltas 50  # a quick look
     make bench BENCH_ARGS='--replicas 2'         # "app" as 2 replicas behind nginx on PostgreSQL
+    python -m bench.run --only-turns             # only the bytes per message at turns 1, 10, 40, 80
 
 It starts the loopback Messages API (its own process) streaming one answer of `--deltas` deltas of
 `--delta-chars` characters, one every `--delta-interval` seconds after `--first-token` seconds;
 then, for each app (`bench/baseline_app.py`, then `app.py`, each a subprocess), sends N chats at
 once through the web page's own protocol (bench/page_client.py) and measures what the page gets.
 N = 1 is run `--single-runs` times, one after another, and its median wall time is "one chat".
+Then one tab holds one conversation in a fresh app process and the bytes of its messages at
+`--turns` are counted (bench/turns.py).
 Results: a JSON file and a PNG chart in `--out` (see BENCHMARKS.md for what each figure means).
 """
 
@@ -37,7 +40,7 @@ from typing import Any
 
 import httpx
 
-from bench import profile, report
+from bench import profile, report, turns
 from bench.chart import draw_chart
 from bench.page_client import Answer, PageChat, PageConfig
 from bench.upstream import TokenRate, Upstream
@@ -61,6 +64,8 @@ class Options:
     app_env: tuple[tuple[str, str], ...] = ()
     profile_users: int | None = None  # sample the app with py-spy during this N (bench/profile.py)
     replicas: int = 0  # run "app" as this many replicas behind nginx on PostgreSQL (0: one process, SQLite)
+    turns: tuple[int, ...] = ()  # count one message's bytes at these turns of one conversation
+    only_turns: bool = False  # run only that count, not the apps at N users
 
 
 def run_benchmark(options: Options) -> dict[str, Any]:
@@ -72,14 +77,17 @@ def run_benchmark(options: Options) -> dict[str, Any]:
         "runs": {},
     }
     with Upstream(options.rate) as upstream:
-        for name in options.apps:
+        for name in () if options.only_turns else options.apps:
             result["runs"][run_name(name, options)] = run_app(name, options, upstream)
+        if options.turns:
+            result["turns"] = run_turns(options, upstream)
     result["machine"]["load_average_after"] = os.getloadavg()
     result["duration_s"] = round(time.time() - started, 1)
     if options.replicas:
-        result["targets"] = evaluate_cluster_targets(result["runs"], run_name("app", options))
+        targets = evaluate_cluster_targets(result["runs"], run_name("app", options))
     else:
-        result["targets"] = evaluate_targets(result["runs"].get("app", []))
+        targets = evaluate_targets(result["runs"].get("app", []))
+    result["targets"] = [*targets, turns.target(result.get("turns"))]
     result = json.loads(json.dumps(result))  # exactly what the file holds (lists, not tuples)
     options.out.mkdir(parents=True, exist_ok=True)
     (options.out / "benchmark.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -125,6 +133,22 @@ def run_app(name: str, options: Options, upstream: Upstream) -> list[dict[str, A
     for row in rows:
         row["wall_ratio"] = round(row["wall_s"] / one_chat, 2)
     return rows
+
+
+def run_turns(options: Options, upstream: Upstream) -> dict[str, Any]:
+    """The app's bytes per message at each of `options.turns`, in an app process of its own."""
+    # One visitor sends every message: more than the app's default 20 a minute.
+    env = (("CHAT_RATE_LIMIT_PER_MINUTE", "0"), *options.app_env)
+    with served("app", upstream.url, options.out, env) as app:
+        measured = asyncio.run(
+            turns.measure(app.url, options.turns, options.chat_timeout, options.rate.answer())
+        )
+    upstream.take_exchanges()
+    for row in measured["rows"]:
+        print(f"turns    turn {row['turn']:<4} {row['received']:>9,} B received  {row['sent']:>9,} B sent")
+    if measured["turns_not_answered_in_full"]:
+        print(f"turns    NOT answered in full at turns {measured['turns_not_answered_in_full']}", flush=True)
+    return measured
 
 
 async def chat_round(
@@ -484,6 +508,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument(
         "--replicas", type=int, default=0, help="run app as N replicas behind nginx on PostgreSQL (cluster/)"
     )
+    parser.add_argument("--turns", default="1,10,40,80", help="turns whose bytes to count ('' for none)")
+    parser.add_argument("--only-turns", action="store_true", help="count only the bytes per turn")
     args = parser.parse_args(argv)
     return Options(
         users=tuple(int(n) for n in args.users.split(",")),
@@ -494,6 +520,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
         app_env=tuple(tuple(item.split("=", 1)) for item in args.app_env),  # type: ignore[misc]
         profile_users=args.profile,
         replicas=args.replicas,
+        turns=tuple(int(n) for n in args.turns.split(",") if n.strip()),
+        only_turns=args.only_turns,
     )
 
 

@@ -26,11 +26,13 @@ from ui.gradio_fixes import (
     GRADIO_VERSION,
     LATEX_DELIMITER,
     LONG_RUN,
+    NO_CHANGE,
     SENDING_STEPS,
     STRAY_WAITING_CSS,
     _state_copies_after_answers,
     add_stop_receipt,
     after_sending,
+    complete_streams_without_resending,
     exchanges_on_screen,
     last_turn_start,
     long_runs_as_code,
@@ -387,3 +389,71 @@ def test_the_footer_keeps_a_divider_after_its_last_link_for_the_settings_link():
     footer = '</button> <div class="divider svelte-zxu34v">·</div> <!></footer>'  # then, maybe, Settings
     assert any(footer in path.read_text(errors="ignore") for path in assets.glob("Blocks-*.js"))
     assert FOOTER_DIVIDER_CSS.startswith("footer > .divider:last-child")
+
+
+def chat_and_other_stream() -> tuple[gr.Blocks, object, object]:
+    """A page with a ChatInterface (its `_submit_fn`, and /chat) and the block function of each."""
+    with gr.Blocks() as demo:
+        gr.ChatInterface(lambda message, history: message, api_name="chat")
+    functions = {fn.name: fn for fn in demo.fns.values()}
+    api = next(fn for fn in demo.fns.values() if fn.api_name == "chat")
+    return demo, functions["_submit_fn"], api
+
+
+def stream_of(demo: gr.Blocks, block_fn: object, values: list[list[dict]]) -> list[list[object]]:
+    """What Gradio sends for each of these yields of one run, then for the run's end (final)."""
+    sent = [demo.handle_streaming_diffs(block_fn, [None, value], "session", "run", False) for value in values]
+    sent.append(demo.handle_streaming_diffs(block_fn, [None, None], "session", "run", True))
+    return sent
+
+
+CHAT = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hel"}]
+LONGER = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello"}]
+
+
+def test_a_streams_last_message_carries_its_whole_last_value_again():
+    # Premise of fix 15: the first yield goes whole, later ones as diffs, and the end repeats the
+    # whole last value, which the stream has already shown.
+    demo, submit, _ = chat_and_other_stream()
+    first, second, final = stream_of(demo, submit, [CHAT, LONGER])
+    assert first[1] == CHAT and second[1] == [["append", [1, "content"], "lo"]]
+    assert final[1] == LONGER
+
+
+def test_the_chats_stream_ends_with_no_change_instead_of_the_whole_chat():
+    demo, submit, _ = chat_and_other_stream()
+    complete_streams_without_resending(demo)
+    first, second, final = stream_of(demo, submit, [CHAT, LONGER])
+    assert first[1] == CHAT and second[1] == [["append", [1, "content"], "lo"]]
+    assert final == [NO_CHANGE, NO_CHANGE]
+
+
+def test_the_chat_apis_stream_still_ends_with_its_whole_result():
+    demo, _, api = chat_and_other_stream()
+    complete_streams_without_resending(demo)
+    assert stream_of(demo, api, [CHAT, LONGER])[-1][1] == LONGER
+
+
+def test_no_change_is_what_gradio_sends_for_a_skipped_output():
+    # Premise of fix 15: the page leaves a value as it is for this update (what gr.skip() sends).
+    assert gr.skip() == NO_CHANGE
+
+
+async def test_the_page_shows_the_whole_answer_when_the_stream_ends_with_no_change():
+    async def spell(message: str, history: list) -> AsyncIterator[str]:
+        for end in range(1, len(message) + 1):
+            yield message[:end]
+
+    with gr.Blocks() as demo:
+        gr.ChatInterface(spell)
+    complete_streams_without_resending(demo)
+    demo.queue().launch(prevent_thread_lock=True, quiet=True, server_port=free_port())
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            tab = PageChat(http, await PageConfig.fetch(http, demo.local_url))
+            async with asyncio.timeout(10):
+                async for _ in tab.send("streamed whole"):
+                    pass
+    finally:
+        demo.close()
+    assert tab.answer is not None and tab.answer.text == "streamed whole"

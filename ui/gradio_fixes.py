@@ -58,6 +58,14 @@
     whole chat until closed. `close_sidebar_on_phones` closes it on load in a narrow window.
 14. The footer's "·" before its Settings link stays when launch(footer_links=...) leaves that
     link out (the page has Settings of its own): `FOOTER_DIVIDER_CSS` hides a divider left last.
+15. A streaming event's last message (process_completed) carries every output's whole last value
+    again (`Blocks.handle_streaming_diffs`, `final`), though the stream's messages before it have
+    already put that value on screen: for the chat, the whole conversation once more per message
+    (48 KB of a 151 KB message at turn 40, bench/turns.py). `complete_streams_without_resending`
+    makes the page's chat event (`_submit_fn`, which retry, edit and the starter prompts run too)
+    end with Gradio's "no change" update instead; the /chat API, whose clients read their result
+    from that last message, keeps it. The stop receipt (fix 3) reads the history from the chat
+    state, which ChatInterface has just copied from the screen, rather than have the page send it.
 """
 
 from __future__ import annotations
@@ -207,9 +215,33 @@ def add_stop_receipt(interface: gr.ChatInterface, redraw: Any, inputs: list[Any]
     after_answers(
         interface,
         redraw_screen_and_state,
-        [interface.chatbot, *inputs],
+        [interface.chatbot_state, *inputs],  # just copied from the screen, kept on the server (fix 15)
         [interface.chatbot, interface.chatbot_state],
     )
+
+
+# Fix 15: the page's chat event, whose last message need not repeat what its stream has shown.
+STREAMS_SHOWN_WHOLE = ("_submit_fn",)
+NO_CHANGE: dict[str, str] = {"__type__": "update"}  # what gr.skip() sends: the page leaves the value
+
+
+def complete_streams_without_resending(demo: gr.Blocks) -> None:
+    """Fix 15: end the page's chat stream with "no change", not the whole chat again."""
+    handle_streaming_diffs = demo.handle_streaming_diffs
+
+    def without_the_last_value_again(block_fn: Any, data: list[Any], *args: Any, **kwargs: Any) -> list[Any]:
+        data = handle_streaming_diffs(block_fn, data, *args, **kwargs)
+        final, run = _argument(args, kwargs, 2, "final"), _argument(args, kwargs, 1, "run")
+        if final and run is not None and block_fn.name in STREAMS_SHOWN_WHOLE:
+            return [dict(NO_CHANGE) for _ in data]  # run is None: a call without an event id
+        return data
+
+    demo.handle_streaming_diffs = without_the_last_value_again  # type: ignore[method-assign]
+
+
+def _argument(args: tuple[Any, ...], kwargs: dict[str, Any], position: int, name: str) -> Any:
+    """`handle_streaming_diffs(block_fn, data, session_hash, run, final, ...)`'s argument after data."""
+    return kwargs[name] if name in kwargs else (args[position] if len(args) > position else None)
 
 
 def _state_copies_after_answers(interface: gr.ChatInterface) -> list[int]:

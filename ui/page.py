@@ -43,6 +43,7 @@ from ui.gradio_fixes import (
     after_answers,
     after_sending,
     close_sidebar_on_phones,
+    complete_streams_without_resending,
     exchanges_on_screen,
     forget_closed_sessions,
     last_turn_start,
@@ -795,6 +796,7 @@ def build_demo(service: ChatService, server: ServerSettings | None = None) -> gr
         after_sending(interface, page.sent, [interface.chatbot, query, *where], [chats, title])
         after_answers(interface, page.search, [query, *where], [chats])
         add_stop_receipt(interface, page.redraw, where)
+        complete_streams_without_resending(demo)
         # The meter follows the open conversation: after each answer, each switch, and the model.
         metered = [panel[0], *where]
         after_answers(interface, page.meter, metered, [meter])

@@ -2,7 +2,7 @@
 
     make bench                                   # the full run: N = 1, 20, 50, 100 (about 10 minutes)
     python -m bench.run --users 1,5 --deltas 50  # a quick look
-    make bench BENCH_ARGS='--replicas 2'         # "app" as 2 replicas behind nginx on PostgreSQL
+    make bench BENCH_ARGS='--replicas 2'         # and "app" again as 2 replicas behind nginx on PostgreSQL
     python -m bench.run --only-turns             # only the bytes per message at turns 1, 10, 40, 80
 
 It starts the loopback Messages API (its own process) streaming one answer of `--deltas` deltas of
@@ -77,16 +77,15 @@ def run_benchmark(options: Options) -> dict[str, Any]:
         "runs": {},
     }
     with Upstream(options.rate) as upstream:
-        for name in () if options.only_turns else options.apps:
-            result["runs"][run_name(name, options)] = run_app(name, options, upstream)
+        for name, replicas in () if options.only_turns else app_runs(options):
+            result["runs"][run_name(name, replicas)] = run_app(name, options, upstream, replicas)
         if options.turns:
             result["turns"] = run_turns(options, upstream)
     result["machine"]["load_average_after"] = os.getloadavg()
     result["duration_s"] = round(time.time() - started, 1)
+    targets = evaluate_targets(result["runs"].get("app", []))
     if options.replicas:
-        targets = evaluate_cluster_targets(result["runs"], run_name("app", options))
-    else:
-        targets = evaluate_targets(result["runs"].get("app", []))
+        targets += evaluate_cluster_targets(result["runs"], run_name("app", options.replicas))
     result["targets"] = [*targets, turns.target(result.get("turns"))]
     result = json.loads(json.dumps(result))  # exactly what the file holds (lists, not tuples)
     options.out.mkdir(parents=True, exist_ok=True)
@@ -96,12 +95,20 @@ def run_benchmark(options: Options) -> dict[str, Any]:
     return result
 
 
-def run_app(name: str, options: Options, upstream: Upstream) -> list[dict[str, Any]]:
+def app_runs(options: Options) -> list[tuple[str, int]]:
+    """Each app to run and as how many replicas (0: one process); with --replicas, "app" both ways."""
+    runs = [(name, 0) for name in options.apps]
+    if options.replicas and "app" in options.apps:
+        runs.append(("app", options.replicas))
+    return runs
+
+
+def run_app(name: str, options: Options, upstream: Upstream, replicas: int = 0) -> list[dict[str, Any]]:
     """Every N for one app, in one app process; N = 1 first, as the reference."""
     rows = []
-    clustered = name == "app" and options.replicas > 0
+    clustered = name == "app" and replicas > 0
     if clustered:
-        serving = served_cluster(name, upstream.url, options.out, options.app_env, options.replicas)
+        serving = served_cluster(name, upstream.url, options.out, options.app_env, replicas)
     else:
         serving = served(name, upstream.url, options.out, options.app_env)
     round_of = functools.partial(chat_round, browsers_apart=clustered)
@@ -128,7 +135,7 @@ def run_app(name: str, options: Options, upstream: Upstream) -> list[dict[str, A
             if users == options.profile_users:
                 row["profile"] = profile.summarize(raw_profile)
             rows.append(row)
-            print(f"{run_name(name, options):8} n={users:<4} {_brief(row)}", flush=True)
+            print(f"{run_name(name, replicas):8} n={users:<4} {_brief(row)}", flush=True)
     one_chat = rows[0]["wall_s"]
     for row in rows:
         row["wall_ratio"] = round(row["wall_s"] / one_chat, 2)
@@ -254,9 +261,9 @@ def evaluate_targets(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def run_name(name: str, options: Options) -> str:
+def run_name(name: str, replicas: int = 0) -> str:
     """The name an app's figures go under: "app, 2 replicas" when "app" runs as a cluster."""
-    return f"{name}, {options.replicas} replicas" if name == "app" and options.replicas else name
+    return f"{name}, {replicas} replicas" if name == "app" and replicas else name
 
 
 def evaluate_cluster_targets(runs: dict[str, list[dict[str, Any]]], name: str) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ from chat.files import FileStore
 from chat.models import BUILT_IN_MODELS, ModelChoice
 from chat.wire import Response, Script
 from tests.loopback_api import LoopbackMessagesAPI
-from tests.postgres import database_url, postgres_cluster, store  # noqa: F401  (store fixtures: both databases)
+from tests.postgres import database_url, postgres_cluster, postgres_url, store  # noqa: F401  (store fixtures: both databases)
 from tests.upstream import TEST_KEY, InProcess, echo_script, replies
 from ui.render import notice_text
 from ui.server import ServerSettings

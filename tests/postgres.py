@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -53,12 +54,25 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}"
         return
-    cluster: PostgresServer = request.getfixturevalue("postgres_cluster")
-    name = await cluster.create_database()
+    async with fresh_database(request.getfixturevalue("postgres_cluster")) as url:
+        yield url
+
+
+@pytest.fixture
+async def postgres_url(postgres_cluster: PostgresServer) -> AsyncIterator[str]:
+    """A URL of a fresh database on the session's PostgreSQL server."""
+    async with fresh_database(postgres_cluster) as url:
+        yield url
+
+
+@asynccontextmanager
+async def fresh_database(server: PostgresServer) -> AsyncIterator[str]:
+    """A new empty database on this server, dropped afterwards: its URL."""
+    name = await server.create_database()
     try:
-        yield cluster.url(name)
+        yield server.url(name)
     finally:
-        await cluster.drop_database(name)
+        await server.drop_database(name)
 
 
 @pytest.fixture

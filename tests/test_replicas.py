@@ -23,7 +23,6 @@ from chat.peers import PAYLOAD_LIMIT, News, parse, payloads
 from chat.store import Store
 from chat.wire import Response
 from tests.conftest import make_settings
-from tests.postgres import Cluster
 from tests.upstream import TEST_KEY, InProcess, replies, text_reply
 
 WAIT = 10.0
@@ -33,16 +32,6 @@ WORDS = [f"w{n} " for n in range(40)]
 def slow(delay: float = 0.05) -> Response:
     """An answer of 40 words, one delta each, `delay` seconds apart (2 s at the default)."""
     return text_reply(*WORDS, delay=delay)
-
-
-@pytest.fixture
-async def postgres_url(postgres_cluster: Cluster) -> AsyncIterator[str]:
-    """A fresh database on the session's PostgreSQL server."""
-    name = await postgres_cluster.create_database()
-    try:
-        yield postgres_cluster.url(name)
-    finally:
-        await postgres_cluster.drop_database(name)
 
 
 @pytest.fixture

@@ -38,6 +38,8 @@ def draw_chart(result: dict[str, Any], path: Path) -> None:
     )
     wall.axhline(1.0, color="gray", linestyle=":", label="no slowdown")
     wall.plot([20, 50], [1.3, 2.0], "k^", label="targets (20: 1.3x, 50: 2x)")
+    if any(name.startswith("app, ") for name in result["runs"]):
+        wall.plot([100], [2.0], "g^", label="replicas' target (100: 2x)")
     wall.set(
         yscale="log",
         xlabel="concurrent users",

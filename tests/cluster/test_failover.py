@@ -31,7 +31,7 @@ CARRIED_ONE_TURN = "The request carried 1 earlier turn"  # the offline model's a
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    """Two replicas on the offline model, answering slowly enough (about 10 s) to act mid-answer."""
+    """Two replicas on the offline model, answering slowly enough (about 20 s) to act mid-answer."""
     require_cluster_tools()
     reason = missing_browser()
     if reason is not None:
@@ -39,7 +39,7 @@ def cluster() -> Iterator[Cluster]:
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CHAT_", "APP_"))}
     try:
         with Cluster(
-            replicas=2, env={"CHAT_OFFLINE": "1", "CHAT_OFFLINE_DELAY": "0.1"}, base_env=base_env
+            replicas=2, env={"CHAT_OFFLINE": "1", "CHAT_OFFLINE_DELAY": "0.2"}, base_env=base_env
         ) as running:
             yield running
     except ClusterError as error:
@@ -104,7 +104,7 @@ def told_with_logs(cluster: Cluster, page: ChatPage, name: str) -> Iterator[None
     """A failure says what each replica logged, and leaves a screenshot in test-artifacts/."""
     try:
         yield
-    except AssertionError as failure:
+    except Exception as failure:  # an assertion, or a browser wait that timed out
         page.screenshot(ARTIFACTS / f"cluster-{name}.png")
         logs = "\n".join(f"--- {r.name} ---\n{r.log[-2000:]}" for r in cluster.replicas)
         raise AssertionError(f"{failure}\n{logs}") from failure
@@ -125,11 +125,17 @@ def test_a_tab_on_the_other_replica_follows_the_live_answer_and_stops_it(cluster
         following = ChatPage(browser.new_page(), cluster.url)
         following.open()
         assert cluster.serving(route_of(browser, cluster)) is not streaming
-        first = following.watch_answers(until=lambda answers: bool(answers) and len(answers[-1]) > 0)[-1][-1]
-        assert "Tell me a long story" in following.page.inner_text("#chat")
-        # It follows the answer as the other replica saves it (once a second): the text grows.
-        following.watch_answers(until=lambda answers: bool(answers) and len(answers[-1]) > len(first))
-        following.stop_answer()
+        with told_with_logs(cluster, following, "following"):
+            first = following.watch_answers(until=lambda answers: bool(answers) and len(answers[-1]) > 0)
+            assert "Tell me a long story" in following.page.inner_text("#chat")
+            # It follows the answer as the other replica saves it (once a second): the text grows.
+            following.watch_answers(
+                until=lambda answers: bool(answers) and len(answers[-1]) > len(first[-1][-1])
+            )
+            assert stored(cluster)[0]["status"] != "complete", (
+                "the answer ended before the test could stop it"
+            )
+            following.stop_answer()
         (record,) = until(
             lambda: [r for r in stored(cluster) if r["status"] == "stopped"], "the answer stopped"
         )

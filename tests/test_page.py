@@ -199,7 +199,7 @@ async def test_another_visitor_can_neither_export_nor_load_into_nor_stop_a_conve
 async def test_a_sent_message_lists_its_conversation_titled_from_it(site):
     made = site(text_reply("Sure."))
     tab = made.tab()
-    listed, title = await made.page.sent([{"role": "user", "content": "Plan a picnic\nfor six"}], "", tab)
+    listed, title = await made.page.sent({"text": "Plan a picnic\nfor six", "files": []}, "", tab)
     assert listed.choices == [("Plan a picnic", tab.conversation_id)] and title == "Plan a picnic"
     await made.answer(tab, "Plan a picnic\nfor six")
     library = await made.page.library()

@@ -458,19 +458,21 @@ class ChatPage:
 
     async def sent(
         self,
-        history: list[dict[str, Any]],
+        message: Any,
         query: str,
         tab: Tab,
         token: Any = None,
         open_id: Any = None,
         request: gr.Request | None = None,
     ) -> tuple[Any, Any]:
-        """A message was just sent: list its conversation at once (made now if it is the first)."""
+        """A message was just sent: list its conversation at once (made now if it is the first).
+
+        `message` is the one ChatInterface saved on the server (not the screen: nothing is uploaded).
+        """
         place(tab, token, open_id, request)
-        message = next((m for m in reversed(history) if m.get("role") == "user"), None)
-        text = _text_of(message.get("content")) if message else ""
+        text, files = message_parts(message)
         library = await self.library()
-        await library.ensure(tab.owner, tab.conversation_id, title_for(text) or UNTITLED)
+        await library.ensure(tab.owner, tab.conversation_id, self.title(text, files))
         info = await library.store.get(tab.owner, tab.conversation_id)
         return await self.chat_list(tab, query), info.title if info is not None else UNTITLED
 
@@ -651,16 +653,6 @@ def view(
     )
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("text"))
-    if isinstance(content, dict):
-        return str(content.get("text") or "")
-    return ""
-
-
 def available_models(settings: Settings) -> list[ModelChoice]:
     """The models to offer, asked of the API once at start (the built-in list if it cannot say).
 
@@ -793,7 +785,7 @@ def build_demo(service: ChatService, server: ServerSettings | None = None) -> gr
         stop_answer.click(page.stop, where, None, **hidden)
         interface.textbox.stop(page.stop, where, None, **hidden)
         cleared = interface.chatbot.clear(page.cleared, [query, *where], [opened, chats, title], **hidden)
-        after_sending(interface, page.sent, [interface.chatbot, query, *where], [chats, title])
+        after_sending(interface, page.sent, [interface.saved_input, query, *where], [chats, title])
         after_answers(interface, page.search, [query, *where], [chats])
         add_stop_receipt(interface, page.redraw, where)
         complete_streams_without_resending(demo)

@@ -26,7 +26,7 @@ from chat.errors import ChatError, ErrorKind
 from chat.exchange import Exchange, Status, Timings
 from chat.limits import Caller
 from chat.options import TurnOptions
-from chat.peers import Alone, News, Notice, PostgresPeers
+from chat.peers import Alone, News, Notice, Peers, PostgresPeers
 from chat.reply import Reply
 from chat.service import ChatService, FileInput
 from chat.store import ConversationInfo, Store, not_found, title_for
@@ -228,7 +228,7 @@ class Library:
         self._live: dict[str, LiveAnswer] = {}  # by conversation id
         self._saver: asyncio.Task[None] | None = None  # saves the partial answers, while any streams
         self._remote: dict[str, RemoteAnswer] = {}  # by conversation id: answers other replicas stream
-        self.peers: Alone = Alone()
+        self.peers: Peers = Alone()
         self.sweep_interval = sweep_interval
         self._sweeper: asyncio.Task[None] | None = None
         self._errands: set[asyncio.Task[Any]] = set()  # stops asked by other replicas, while they run

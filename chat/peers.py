@@ -13,6 +13,7 @@ import enum
 import json
 import logging
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import asyncpg
 
@@ -43,6 +44,16 @@ class Notice:
 Listener = Callable[[Notice], None]
 
 
+class Peers(Protocol):
+    """The other replicas of this process's database, as far as it can tell them things."""
+
+    async def tell(self, news: News, conversations: Sequence[str]) -> None:
+        """Tell every other replica this news about these conversations."""
+
+    async def close(self) -> None:
+        """Stop listening."""
+
+
 class Alone:
     """The peers of a process that has its database to itself: nobody to tell, nothing to hear."""
 
@@ -53,7 +64,7 @@ class Alone:
         """Stop listening."""
 
 
-class PostgresPeers(Alone):
+class PostgresPeers:
     """The replicas on one PostgreSQL database, told and heard on one channel of its own connection."""
 
     def __init__(self, connection: asyncpg.Connection, replica: str, listener: Listener) -> None:

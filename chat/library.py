@@ -255,16 +255,13 @@ class Library:
 
     def hear(self, notice: Notice) -> None:
         """Act on what another replica says: stop an answer streaming here, or forget a stale copy."""
+        if notice.news is News.CHANGED:
+            self._changed_elsewhere(notice.conversations)
+            return
         for conversation_id in notice.conversations:
             live = self._live.get(conversation_id)
-            if notice.news is News.STOP:
-                if live is not None:
-                    self._errand(self._stop(live))
-            elif live is None:
-                self._cache.pop(conversation_id, None)
-                remote = self._remote.get(conversation_id)
-                if remote is not None:
-                    remote.look()
+            if live is not None:
+                self._errand(self._stop(live))
 
     async def new(self, owner: str, title: str) -> ConversationInfo:
         """A new empty conversation of this owner."""
@@ -576,8 +573,18 @@ class Library:
             if stopped:
                 changed = list(dict.fromkeys(conversation_id for conversation_id, _ in stopped))
                 log.warning("stopped %s answers whose replica went away", len(stopped))
-                self.hear(Notice(News.CHANGED, tuple(changed), self.store.replica))
+                self._changed_elsewhere(changed)
                 await self.peers.tell(News.CHANGED, changed)
+
+    def _changed_elsewhere(self, conversation_ids: Sequence[str]) -> None:
+        # Not by this process: a copy held here is stale, and a follower here looks again.
+        for conversation_id in conversation_ids:
+            if conversation_id in self._live:
+                continue
+            self._cache.pop(conversation_id, None)
+            remote = self._remote.get(conversation_id)
+            if remote is not None:
+                remote.look()
 
     def _errand(self, work: Any) -> None:
         task = asyncio.create_task(work)

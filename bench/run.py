@@ -25,7 +25,6 @@ import json
 import math
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,11 +43,13 @@ from bench import profile, report, turns
 from bench.chart import draw_chart
 from bench.page_client import Answer, PageChat, PageConfig
 from bench.upstream import TokenRate, Upstream
-from cluster.launcher import Cluster
+from cluster.launcher import Cluster, ClusterError, wait_until_serving
+from cluster.postgres import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = {"baseline": "bench/baseline_app.py", "app": "app.py"}
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+START_SECONDS = 120.0  # an app process builds its page (and opens its store) before it serves
 
 
 @dataclass(frozen=True)
@@ -330,7 +331,7 @@ def served(
 ) -> Iterator[AppProcess]:
     """Run one app (`script`, else APPS[name]) against the upstream on a free port until the block
     ends; its log goes to `out`."""
-    port = _free_port()
+    port = free_port()
     ours = ("ANTHROPIC_", "CHAT_", "APP_", "GRADIO_")
     env = {name: value for name, value in os.environ.items() if not name.startswith(ours)}
     env["CHAT_DATA_DIR"] = tempfile.mkdtemp(prefix="bench-data-")  # its conversations: a fresh SQLite file
@@ -349,7 +350,10 @@ def served(
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_until_serving(url, process)
+        try:
+            wait_until_serving(url, process, START_SECONDS)
+        except ClusterError as error:
+            raise RuntimeError(f"the app {error}; see its log {log.name}") from None
         yield AppProcess(process, url)
     finally:
         process.terminate()
@@ -474,26 +478,6 @@ def _options_dict(options: Options) -> dict[str, Any]:
     described["out"] = str(options.out)
     described["app_env"] = dict(options.app_env)
     return described
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_until_serving(url: str, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the app exited with code {process.returncode}; see its *.log.tmp")
-        try:
-            if httpx.get(f"{url}/config", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"the app did not serve {url} within {timeout:.0f} s")
 
 
 def parse_args(argv: list[str] | None = None) -> Options:

@@ -299,23 +299,12 @@ class Cluster:
         self.replicas.append(Replica(name, port, process, log_path))
 
     def _wait_until_serving(self, replica: Replica) -> None:
-        deadline = time.monotonic() + self.start_seconds
-        while time.monotonic() < deadline:
-            if replica.process.poll() is not None:
-                raise ClusterError(
-                    f"{replica.name} exited with code {replica.process.returncode} before serving; "
-                    f"its log ({replica.log_path}) ends:\n{replica.log[-3000:]}"
-                )
-            try:
-                if httpx.get(f"{replica.url}/config", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise ClusterError(
-            f"{replica.name} did not serve {replica.url} within {self.start_seconds:.0f} s; "
-            f"see its log {replica.log_path}"
-        )
+        try:
+            wait_until_serving(replica.url, replica.process, self.start_seconds)
+        except ClusterError as error:
+            raise ClusterError(
+                f"{replica.name} {error}; its log ({replica.log_path}) ends:\n{replica.log[-3000:]}"
+            ) from None
 
     def _start_nginx(self) -> None:
         nginx = nginx_binary()
@@ -360,6 +349,21 @@ class Cluster:
 
 
 TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+
+
+def wait_until_serving(url: str, process: subprocess.Popen[bytes], seconds: float) -> None:
+    """Wait until the app process at this URL serves its /config; ClusterError if it exits or is too slow."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ClusterError(f"exited with code {process.returncode} before serving")
+        try:
+            if httpx.get(f"{url}/config", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise ClusterError(f"did not serve {url} within {seconds:.0f} s")
 
 
 def render_marked_blocks(text: str, blocks: Mapping[str, Sequence[str]]) -> str:
